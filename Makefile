@@ -1,0 +1,177 @@
+# tendril -- build, test, benchmark, install.
+#
+#   make                 library, apps, benchmarks (installs missing Debian packages first)
+#   make test            everything CI runs: the suite, the suite under ASan+UBSan, a fuzz smoke run
+#   make check           the suite once, in this build (SAN=address,undefined for sanitizers)
+#   make c10k            the c10k comet benchmark (the main job)
+#   make bench           build the benchmarks; make bench-micro / bench-peers run them
+#   make install PREFIX=/usr/local
+#   make POLLER=kqueue   the kqueue backend (on Linux: against libkqueue, KQUEUE_PREFIX=...)
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+UNAME   := $(shell uname -s)
+POLLER  ?= $(if $(filter Linux,$(UNAME)),epoll,kqueue)
+SAN     ?=
+BUILD   ?= $(if $(SAN),build-san,build)$(if $(filter kqueue,$(POLLER)),$(if $(filter Linux,$(UNAME)),-kqueue,),)
+PREFIX  ?= /usr/local
+CXX     ?= g++
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+
+# --- flags -------------------------------------------------------------------
+CPPFLAGS_ALL := -I$(BUILD)/include -MMD -MP
+CXXFLAGS_ALL := -std=c++20 -O2 -g -Wall -Wextra -pthread $(CXXFLAGS)
+LDLIBS_LIB   := -lboost_context -lhttp_parser -lxxhash -lcrypto
+LDFLAGS_ALL  := -pthread $(LDFLAGS)
+
+ifneq ($(SAN),)
+  CXXFLAGS_ALL += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS_ALL  += -fsanitize=$(SAN)
+endif
+
+ifeq ($(POLLER),kqueue)
+  ifeq ($(UNAME),Linux)
+    KQUEUE_PREFIX ?= /usr
+    ifeq ($(wildcard $(KQUEUE_PREFIX)/include/kqueue/sys/event.h),)
+      $(error POLLER=kqueue on Linux needs libkqueue's headers ($(KQUEUE_PREFIX)/include/kqueue/sys/event.h not found). Debian 12 does not package libkqueue; build it from source into a prefix and pass KQUEUE_PREFIX=that-prefix)
+    endif
+    CPPFLAGS_ALL += -I$(KQUEUE_PREFIX)/include/kqueue
+    LDLIBS_LIB   += -L$(KQUEUE_PREFIX)/lib -Wl,-rpath,$(KQUEUE_PREFIX)/lib -lkqueue
+  endif
+endif
+
+# --- Debian packages -----------------------------------------------------------
+PKGS_BUILD := g++ make pkg-config libboost-context-dev libhttp-parser-dev libxxhash-dev libssl-dev \
+              libcli11-dev nlohmann-json3-dev
+PKGS_TEST  := doctest-dev python3 curl wrk xxhash clang libclang-rt-14-dev procps psmisc \
+              chromium nodejs npm
+PKGS_BENCH := wrk golang-go python3-gevent python3-tornado nodejs nginx-light gnuplot-nox procps
+
+# Installs what is missing, with sudo when not root. Nothing to do elsewhere than Debian.
+define install_pkgs
+	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; \
+	  for p in $(1); do \
+	    case "$$p" in npm) command -v npm >/dev/null 2>&1 && continue;; nodejs) command -v node >/dev/null 2>&1 && continue;; esac; \
+	    dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	  done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "make: installing Debian packages:$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
+	      { echo "make: could not install:$$missing" >&2; exit 1; }; \
+	  fi; \
+	fi
+endef
+
+.PHONY: deps deps-build deps-test deps-bench
+deps-build:
+	$(call install_pkgs,$(PKGS_BUILD))
+deps-test: deps-build
+	$(call install_pkgs,$(PKGS_TEST))
+deps-bench: deps-build
+	$(call install_pkgs,$(PKGS_BENCH))
+deps: deps-test
+
+# --- sources -----------------------------------------------------------------
+POLLER_SRCS  := sched/poller_epoll.cpp sched/poller_kqueue.cpp
+LIB_SRCS     := $(filter-out $(POLLER_SRCS),$(wildcard core/*.cpp sched/*.cpp net/*.cpp http/*.cpp)) \
+                sched/poller_$(POLLER).cpp
+LIB_OBJS     := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
+LIB          := $(BUILD)/libtendril.a
+
+APP_NAMES    := $(notdir $(patsubst %/,%,$(dir $(wildcard apps/*/main.cpp))))
+APPS         := $(APP_NAMES:%=$(BUILD)/apps/%)
+BENCH_SRCS   := $(wildcard bench/*.cpp)
+BENCHES      := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
+TEST_SRCS    := $(wildcard test/*/*_test.cpp) test/main.cpp
+TEST_OBJS    := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
+UNIT         := $(BUILD)/test/unit_tests
+HEADERS      := $(wildcard core/*.hpp sched/*.hpp net/*.hpp http/*.hpp)
+
+# In-tree code includes <tendril/layer/file.hpp>, exactly as installed code does.
+INCLUDE_LINK := $(BUILD)/include/tendril
+
+.PHONY: all lib apps bench
+all: deps-build lib apps bench
+lib: $(LIB)
+apps: $(APPS)
+bench: $(BENCHES)
+
+$(INCLUDE_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn $(CURDIR) $@
+
+$(BUILD)/obj/%.o: %.cpp | $(INCLUDE_LINK)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS_ALL) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Generated sources (HTML pages embedded into apps) go to $(BUILD)/gen.
+$(BUILD)/gen/%.html.inc: apps/%.html
+	@mkdir -p $(dir $@)
+	@{ printf 'R"TENDRIL_HTML('; cat $<; printf ')TENDRIL_HTML"\n'; } > $@
+
+APP_HTML := $(wildcard apps/*/*.html)
+$(BUILD)/obj/apps/%.o: CPPFLAGS_ALL += -I$(BUILD)/gen
+$(BUILD)/obj/apps/%.o: $(APP_HTML:apps/%.html=$(BUILD)/gen/%.html.inc)
+
+$(BUILD)/apps/%: $(BUILD)/obj/apps/%/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS_ALL) $< $(LIB) $(LDLIBS_LIB) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS_ALL) $< $(LIB) $(LDLIBS_LIB) -o $@
+
+$(UNIT): $(TEST_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS_ALL) $(TEST_OBJS) $(LIB) $(LDLIBS_LIB) -o $@
+
+# --- tests -------------------------------------------------------------------
+# `make check` runs the suite once in this build; `make test` is what CI runs.
+TEST_ARGS ?=
+.PHONY: check unit test test-fast
+unit: deps-test $(UNIT)
+	$(UNIT) $(TEST_ARGS)
+
+check: deps-test lib apps bench $(UNIT)
+	@python3 test/run.py --build $(BUILD) --make "$(MAKE)" $(TEST_ARGS)
+
+test: deps-test
+	@python3 test/ci.py --make "$(MAKE)" --jobs $(JOBS)
+
+# --- benchmarks --------------------------------------------------------------
+.PHONY: c10k bench-micro bench-peers
+C10K_ARGS ?=
+c10k: deps-build lib apps bench
+	$(BUILD)/bench/c10k $(C10K_ARGS)
+
+bench-micro: deps-build bench
+	@for b in $(BUILD)/bench/micro_*; do echo "== $$b"; $$b || exit 1; done
+
+bench-peers: deps-bench lib apps bench
+	python3 bench/peers.py --build $(BUILD)
+
+# --- install -----------------------------------------------------------------
+.PHONY: install
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libtendril.a
+	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/tendril/$$h; done
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	  'Name: tendril' 'Description: fibers, channels and a BaseHTTPServer-like handler over epoll/kqueue' \
+	  'Version: 0.1.0' 'Cflags: -std=c++20 -pthread -I$${includedir}' \
+	  'Libs: -L$${libdir} -ltendril $(LDLIBS_LIB) -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tendril.pc
+
+.PHONY: clean
+clean:
+	rm -rf build build-san build-fuzz build-kqueue build-san-kqueue
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(wildcard $(BUILD)/obj/apps/*/*.d $(BUILD)/obj/bench/*.d)

@@ -1,0 +1,3 @@
+module tendril/bench/peers/go
+
+go 1.19

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Usage: run_nginx.sh PORT ROOT [HOST]
+# Renders nginx.conf.in into a fresh temp dir and execs nginx in the foreground
+# (one process, master_process off: its pid is this script's pid).  Prints
+# "listening on http://HOST:PORT" once the port accepts connections.
+# PORT 0 picks a free port.  SIGTERM/SIGINT stop nginx; the temp dir is
+# removed once nginx has gone.
+set -euo pipefail
+
+if [[ $# -lt 2 ]]; then
+    echo "usage: $0 PORT ROOT [HOST]" >&2
+    exit 2
+fi
+port=$1
+root=$(realpath -- "$2")
+host=${3:-127.0.0.1}
+here=$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")
+
+if [[ $port == 0 ]]; then  # nginx cannot listen on port 0: ask the kernel for one
+    port=$(/usr/bin/python3 -c 'import socket,sys
+s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$host")
+fi
+
+prefix=$(mktemp -d /tmp/peer-nginx.XXXXXX)
+sed -e "s|@PORT@|$port|g" -e "s|@HOST@|$host|g" \
+    -e "s|@ROOT@|$root|g" -e "s|@PREFIX@|$prefix|g" \
+    "$here/nginx.conf.in" >"$prefix/nginx.conf"
+
+nginx_pid=$$
+(
+    # Announce readiness, then wait for nginx to go and clean up after it.
+    exec </dev/null
+    for _ in $(seq 500); do
+        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+            echo "listening on http://$host:$port"
+            break
+        fi
+        kill -0 "$nginx_pid" 2>/dev/null || break
+        sleep 0.02
+    done
+    while kill -0 "$nginx_pid" 2>/dev/null; do sleep 1; done
+    rm -rf -- "$prefix"
+) &
+
+# -e stderr: nginx would otherwise open its built-in error log before reading the config.
+exec nginx -e stderr -p "$prefix" -c "$prefix/nginx.conf"
