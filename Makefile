@@ -76,9 +76,11 @@ deps-bench: deps-build
 deps: deps-test
 
 # --- sources -----------------------------------------------------------------
-POLLER_SRCS  := sched/poller_epoll.cpp sched/poller_kqueue.cpp
-LIB_SRCS     := $(filter-out $(POLLER_SRCS),$(wildcard core/*.cpp sched/*.cpp net/*.cpp http/*.cpp)) \
-                sched/poller_$(POLLER).cpp
+# Platform files are picked here, not by #ifdefs in the code.
+SENDFILE     := $(if $(filter Linux,$(UNAME)),linux,bsd)
+PLATFORM_SRCS := sched/poller_epoll.cpp sched/poller_kqueue.cpp net/sendfile_linux.cpp net/sendfile_bsd.cpp
+LIB_SRCS     := $(filter-out $(PLATFORM_SRCS),$(wildcard core/*.cpp sched/*.cpp net/*.cpp http/*.cpp)) \
+                sched/poller_$(POLLER).cpp net/sendfile_$(SENDFILE).cpp
 LIB_OBJS     := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 LIB          := $(BUILD)/libtendril.a
 

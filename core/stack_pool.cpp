@@ -434,6 +434,23 @@ void StackPool::make_resident(Stack stack) {
         restore_slot(stack.slot);
 }
 
+bool StackPool::restore_range(const void* p, std::size_t n) {
+    const char* a = static_cast<const char*>(p);
+    const char* end = a + (n ? n : 1);
+    bool any = false;
+    for (const char* q = a; q < end;) {
+        Arena* ar = arena_of(q);
+        if (!ar) {
+            q = align_down(q, page_size()) + page_size();
+            continue;
+        }
+        std::size_t idx = static_cast<std::size_t>(q - ar->base) / ar->slot_size;
+        if (idx < ar->used && restore_slot(&ar->slots[idx])) any = true;
+        q = ar->base + (idx + 1) * ar->slot_size;
+    }
+    return any;
+}
+
 bool StackPool::is_compacted(Stack stack) {
     return stack.slot && stack.slot->state.load(std::memory_order_acquire) == kCompacted;
 }

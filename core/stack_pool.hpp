@@ -79,6 +79,10 @@ public:
     // Give a compacted stack its pages and contents back (no-op otherwise).
     static void make_resident(Stack stack);
     static bool is_compacted(Stack stack);
+    // Restore every compacted stack overlapping [p, p + n). A syscall given a
+    // buffer on a compacted stack fails with EFAULT instead of faulting; the
+    // I/O layer calls this and retries. True if anything was restored.
+    static bool restore_range(const void* p, std::size_t n);
     // Drop the pages below sp without compacting (the "trim" policy).
     static std::size_t trim(Stack stack, const void* sp);
 

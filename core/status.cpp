@@ -1,6 +1,8 @@
 // Names for Status values and the IoError exception.
 #include "tendril/core/status.hpp"
 
+#include <cstring>
+
 namespace tendril {
 
 const char* to_string(Status s) noexcept {
@@ -15,6 +17,11 @@ const char* to_string(Status s) noexcept {
     case Status::empty: return "empty";
     }
     return "?";
+}
+
+std::string describe(Status status, int error) {
+    if (status == Status::error && error) return std::strerror(error);
+    return to_string(status);
 }
 
 IoError::IoError(Status status, int sys_errno, const std::string& what)

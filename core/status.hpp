@@ -7,6 +7,7 @@
 // abnormal ones into IoError exceptions, the way Python's file objects raise.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,31 @@ enum class Status : std::uint8_t {
 };
 
 const char* to_string(Status s) noexcept;
+
+// What an I/O call did: n bytes, and why it stopped if it is not ok (eof,
+// timeout, cancelled, closed, or error with the errno in `error`).
+struct IoResult {
+    std::size_t n = 0;
+    Status status = Status::ok;
+    int error = 0;
+    bool ok() const { return status == Status::ok; }
+    explicit operator bool() const { return ok(); }
+};
+
+// A value or the reason there is none.
+template <class T>
+struct Result {
+    T value{};
+    Status status = Status::ok;
+    int error = 0;
+    bool ok() const { return status == Status::ok; }
+    explicit operator bool() const { return ok(); }
+    T& operator*() { return value; }
+    T* operator->() { return &value; }
+};
+
+// "timeout", "closed", or the errno text for Status::error.
+std::string describe(Status status, int error);
 
 // Thrown by the convenience layers (Stream, rfile/wfile) where Python would
 // raise: a timeout, a cancellation, a closed or reset connection.

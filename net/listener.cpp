@@ -1,0 +1,155 @@
+// Listener (see listener.hpp for the descriptor-exhaustion policy).
+#include "tendril/net/listener.hpp"
+
+#include "tendril/core/log.hpp"
+#include "tendril/sched/scheduler.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+namespace tendril {
+
+namespace {
+
+std::mutex g_spare_mutex;
+int g_spare_fd = -1;
+std::atomic<std::uint64_t> g_shed{0};
+std::atomic<bool> g_exhausted{false};
+
+void take_spare() {
+    if (g_spare_fd < 0) g_spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+enum class Shed { dropped, none_pending, failed };
+
+// Accept and drop one pending connection with the spare descriptor. Linux
+// reports EMFILE before it looks at the queue, so there may be none pending.
+Shed shed_one(int listen_fd) {
+    std::lock_guard<std::mutex> lock(g_spare_mutex);
+    if (g_spare_fd < 0) return Shed::failed;
+    ::close(g_spare_fd);
+    g_spare_fd = -1;
+    int fd = ::accept(listen_fd, nullptr, nullptr);
+    int e = errno;
+    if (fd >= 0) {
+        ::close(fd);
+        g_shed.fetch_add(1, std::memory_order_relaxed);
+    }
+    take_spare();
+    if (fd >= 0) return Shed::dropped;
+    return e == EAGAIN || e == EWOULDBLOCK ? Shed::none_pending : Shed::failed;
+}
+
+}  // namespace
+
+std::uint64_t Listener::shed_count() { return g_shed.load(); }
+
+Result<Listener> Listener::listen(const SocketAddress& at, const ListenOptions& options) {
+    Result<Listener> r;
+    auto fail = [&](int fd) {
+        r.status = Status::error;
+        r.error = errno;
+        if (fd >= 0) ::close(fd);
+        return std::move(r);
+    };
+    int fd = ::socket(at.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fail(-1);
+    int one = 1;
+    if (options.reuse_address && at.is_ip()) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (options.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(fd, at.get(), at.length()) != 0) return fail(fd);
+    if (::listen(fd, options.backlog) != 0) return fail(fd);
+    {
+        std::lock_guard<std::mutex> lock(g_spare_mutex);
+        take_spare();
+    }
+    r.value = Listener(PollFd(fd));
+    return r;
+}
+
+Result<Socket> Listener::accept(Deadline deadline, SocketAddress* peer) {
+    Result<Socket> r;
+    auto backoff = std::chrono::milliseconds(5);
+    for (;;) {
+        if (!fd_.is_open()) {
+            r.status = Status::closed;
+            return r;
+        }
+        SocketAddress a;
+        *a.length_ptr() = SocketAddress::capacity();
+        int fd = ::accept4(fd_.fd(), a.get(), a.length_ptr(), SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            if (g_exhausted.exchange(false))
+                TENDRIL_LOG(LogLevel::warning, "descriptors available again: accepting connections "
+                            "(%llu shed meanwhile)", static_cast<unsigned long long>(g_shed.load()));
+            if (peer) *peer = a;
+            Socket s = Socket::adopt(fd);
+            if (a.is_ip()) s.set_nodelay(true);
+            r.value = std::move(s);
+            return r;
+        }
+        int e = errno;
+        switch (e) {
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+            continue;
+        case EAGAIN: {
+            fd_.consumed_read();
+            Status st = fd_.wait_readable(deadline);
+            if (st != Status::ok) {
+                r.status = st;
+                return r;
+            }
+            continue;
+        }
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM: {
+            if (!g_exhausted.exchange(true))
+                TENDRIL_LOG(LogLevel::warning, "accept: %s: shedding new connections until "
+                            "descriptors free up", std::strerror(e));
+            Shed shed = shed_one(fd_.fd());
+            if (shed == Shed::dropped) continue;
+            Status st = Status::ok;
+            if (shed == Shed::none_pending) {
+                fd_.consumed_read();
+                st = fd_.wait_readable(deadline);
+                if (st != Status::ok) {
+                    r.status = st;
+                    return r;
+                }
+                continue;
+            }
+            st = sleep_for(backoff);
+            if (st != Status::ok) {
+                r.status = st;
+                return r;
+            }
+            backoff = std::min<decltype(backoff)>(backoff * 2, std::chrono::seconds(1));
+            continue;
+        }
+        default:
+            r.status = Status::error;
+            r.error = e;
+            return r;
+        }
+    }
+}
+
+SocketAddress Listener::local_address() const {
+    SocketAddress a;
+    *a.length_ptr() = SocketAddress::capacity();
+    if (::getsockname(fd_.fd(), a.get(), a.length_ptr()) != 0) return {};
+    return a;
+}
+
+}  // namespace tendril

@@ -1,0 +1,187 @@
+// PollFd (see poll_fd.hpp).
+#include "tendril/net/poll_fd.hpp"
+
+#include "tendril/core/fatal.hpp"
+#include "tendril/core/stack_pool.hpp"
+#include "tendril/sched/poll_desc.hpp"
+#include "tendril/sched/scheduler.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace tendril {
+
+PollFd::PollFd(int fd) : fd_(fd) {
+    sched_ = Scheduler::current();
+    if (!sched_) fatal("PollFd: no Scheduler on this thread");
+    int fl = ::fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    struct stat st;
+    is_socket_ = ::fstat(fd, &st) != 0 || S_ISSOCK(st.st_mode);
+    pd_ = sched_->poll_open(fd);
+}
+
+PollFd::PollFd(PollFd&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)),
+      is_socket_(o.is_socket_),
+      pd_(std::exchange(o.pd_, nullptr)),
+      sched_(std::exchange(o.sched_, nullptr)) {}
+
+PollFd& PollFd::operator=(PollFd&& o) noexcept {
+    if (this != &o) {
+        close();
+        fd_ = std::exchange(o.fd_, -1);
+        is_socket_ = o.is_socket_;
+        pd_ = std::exchange(o.pd_, nullptr);
+        sched_ = std::exchange(o.sched_, nullptr);
+    }
+    return *this;
+}
+
+void PollFd::close() {
+    if (fd_ < 0) return;
+    sched_->poll_close(pd_);
+    ::close(fd_);
+    fd_ = -1;
+    pd_ = nullptr;
+}
+
+int PollFd::release() {
+    if (fd_ < 0) return -1;
+    if (pd_->polled) sched_->poller().remove(*pd_, false);
+    sched_->poll_close(pd_);
+    pd_ = nullptr;
+    return std::exchange(fd_, -1);
+}
+
+void PollFd::consumed_read() { pd_->readable = false; }
+void PollFd::consumed_write() { pd_->writable = false; }
+bool PollFd::hung_up() const { return pd_ && (pd_->hup || pd_->err); }
+
+Status PollFd::wait_readable(Deadline d) {
+    if (fd_ < 0) return Status::closed;
+    return sched_->wait_readable(pd_, d);
+}
+Status PollFd::wait_writable(Deadline d) {
+    if (fd_ < 0) return Status::closed;
+    return sched_->wait_writable(pd_, d);
+}
+Status PollFd::wait_hangup(Deadline d) {
+    if (fd_ < 0) return Status::closed;
+    return sched_->wait_hangup(pd_, d);
+}
+
+template <class Call>
+IoResult PollFd::retry_read(Call call, const void* buf, std::size_t n, Deadline deadline) {
+    for (;;) {
+        if (fd_ < 0) return {0, Status::closed, 0};
+        ssize_t r = call();
+        if (r > 0) {
+            if (static_cast<std::size_t>(r) < n) pd_->readable = false;
+            return {static_cast<std::size_t>(r), Status::ok, 0};
+        }
+        if (r == 0) return {0, n == 0 ? Status::ok : Status::eof, 0};
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            pd_->readable = false;
+            Status st = sched_->wait_readable(pd_, deadline);
+            if (st != Status::ok) return {0, st, 0};
+            continue;
+        }
+        // The buffer is on a compacted fiber stack: restore it and retry.
+        if (e == EFAULT && StackPool::restore_range(buf, n)) continue;
+        return {0, Status::error, e};
+    }
+}
+
+template <class Call>
+IoResult PollFd::retry_write(Call call, const void* buf, std::size_t n, Deadline deadline) {
+    for (;;) {
+        if (fd_ < 0) return {0, Status::closed, 0};
+        ssize_t r = call();
+        if (r >= 0) {
+            if (static_cast<std::size_t>(r) < n) pd_->writable = false;
+            return {static_cast<std::size_t>(r), Status::ok, 0};
+        }
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            pd_->writable = false;
+            Status st = sched_->wait_writable(pd_, deadline);
+            if (st != Status::ok) return {0, st, 0};
+            continue;
+        }
+        if (e == EFAULT && StackPool::restore_range(buf, n)) continue;
+        if (e == EPIPE || e == ECONNRESET) return {0, Status::closed, e};
+        return {0, Status::error, e};
+    }
+}
+
+IoResult PollFd::read(void* buf, std::size_t n, Deadline deadline) {
+    return retry_read([&] { return ::read(fd_, buf, n); }, buf, n, deadline);
+}
+
+IoResult PollFd::readv(const iovec* iov, int count, Deadline deadline) {
+    std::size_t total = 0;
+    for (int i = 0; i < count; ++i) total += iov[i].iov_len;
+    return retry_read([&] { return ::readv(fd_, iov, count); }, count ? iov[0].iov_base : nullptr,
+                      total, deadline);
+}
+
+IoResult PollFd::write(const void* buf, std::size_t n, Deadline deadline) {
+    // MSG_NOSIGNAL: a peer that went away is an EPIPE result, never SIGPIPE.
+    if (is_socket_)
+        return retry_write([&] { return ::send(fd_, buf, n, MSG_NOSIGNAL); }, buf, n, deadline);
+    return retry_write([&] { return ::write(fd_, buf, n); }, buf, n, deadline);
+}
+
+IoResult PollFd::write_all(const void* buf, std::size_t n, Deadline deadline) {
+    const char* p = static_cast<const char*>(buf);
+    std::size_t done = 0;
+    while (done < n) {
+        IoResult r = write(p + done, n - done, deadline);
+        if (!r) return {done, r.status, r.error};
+        done += r.n;
+    }
+    return {done, Status::ok, 0};
+}
+
+IoResult PollFd::writev_all(iovec* iov, int count, Deadline deadline) {
+    std::size_t done = 0;
+    while (count > 0) {
+        std::size_t want = 0;
+        for (int i = 0; i < count; ++i) want += iov[i].iov_len;
+        if (want == 0) break;
+        IoResult r;
+        if (is_socket_) {
+            msghdr msg{};
+            msg.msg_iov = iov;
+            msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(count);
+            r = retry_write([&] { return ::sendmsg(fd_, &msg, MSG_NOSIGNAL); }, iov[0].iov_base, want,
+                            deadline);
+        } else {
+            r = retry_write([&] { return ::writev(fd_, iov, count); }, iov[0].iov_base, want, deadline);
+        }
+        if (!r) return {done, r.status, r.error};
+        done += r.n;
+        std::size_t left = r.n;
+        while (count > 0 && left >= iov[0].iov_len) {
+            left -= iov[0].iov_len;
+            ++iov;
+            --count;
+        }
+        if (count > 0) {
+            iov[0].iov_base = static_cast<char*>(iov[0].iov_base) + left;
+            iov[0].iov_len -= left;
+        }
+    }
+    return {done, Status::ok, 0};
+}
+
+}  // namespace tendril

@@ -1,0 +1,89 @@
+// PollFd: an owned, non-blocking descriptor whose calls park the fiber
+// instead of blocking the thread (Go's internal/poll.FD).
+//
+// Every call loops: try the syscall; on EAGAIN clear the PollDesc's ready
+// flag and park until the poller sees the next edge (or the Deadline passes,
+// or the fiber is cancelled, or another fiber closes the descriptor); on
+// EINTR retry. A read or write that comes back short also clears the flag,
+// since the kernel buffer was drained (filled) at that moment and the next
+// change raises a new edge: that saves the EAGAIN syscall on the hot path.
+#pragma once
+
+#include "tendril/core/status.hpp"
+#include "tendril/core/time.hpp"
+#include "tendril/sched/select.hpp"
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+
+namespace tendril {
+
+struct PollDesc;
+class Scheduler;
+
+class PollFd {
+public:
+    PollFd() = default;
+    // Takes ownership of fd, makes it non-blocking and registers it with the
+    // current thread's scheduler (once, for its whole life).
+    explicit PollFd(int fd);
+    ~PollFd() { close(); }
+    PollFd(PollFd&& o) noexcept;
+    PollFd& operator=(PollFd&& o) noexcept;
+    PollFd(const PollFd&) = delete;
+    PollFd& operator=(const PollFd&) = delete;
+
+    int fd() const { return fd_; }
+    bool is_open() const { return fd_ >= 0; }
+    explicit operator bool() const { return is_open(); }
+    PollDesc* desc() const { return pd_; }
+
+    // Up to n bytes; eof when the peer finished.
+    IoResult read(void* buf, std::size_t n, Deadline deadline = {});
+    IoResult readv(const iovec* iov, int count, Deadline deadline = {});
+    // Up to n bytes (partial writes are returned, not retried).
+    IoResult write(const void* buf, std::size_t n, Deadline deadline = {});
+    // All of it, or the reason it stopped (with n = bytes written).
+    IoResult write_all(const void* buf, std::size_t n, Deadline deadline = {});
+    IoResult writev_all(iovec* iov, int count, Deadline deadline = {});
+
+    [[nodiscard]] Status wait_readable(Deadline deadline = {});
+    [[nodiscard]] Status wait_writable(Deadline deadline = {});
+    // Until the peer hangs up or the socket fails; data arriving meanwhile
+    // is left unread.
+    [[nodiscard]] Status wait_hangup(Deadline deadline = {});
+    bool hung_up() const;
+
+    FdCase on_readable() { return FdCase(pd_, FdCase::readable); }
+    FdCase on_writable() { return FdCase(pd_, FdCase::writable); }
+    FdCase on_hangup() { return FdCase(pd_, FdCase::hangup); }
+
+    // Wakes any fiber parked on it (Status::closed), then closes.
+    void close();
+    // Stops polling and hands the descriptor over without closing it.
+    int release();
+
+    // Mark the descriptor drained/full after the caller's own syscall
+    // (for code that calls the kernel directly, e.g. accept or sendfile).
+    void consumed_read();
+    void consumed_write();
+
+private:
+    template <class Call>
+    IoResult retry_read(Call call, const void* buf, std::size_t n, Deadline deadline);
+    template <class Call>
+    IoResult retry_write(Call call, const void* buf, std::size_t n, Deadline deadline);
+
+    int fd_ = -1;
+    bool is_socket_ = true;
+    PollDesc* pd_ = nullptr;
+    Scheduler* sched_ = nullptr;
+};
+
+// The platform's sendfile (net/sendfile_linux.cpp or sendfile_bsd.cpp):
+// bytes sent from file_fd at offset to sock_fd, or -1 with errno.
+ssize_t sys_sendfile(int sock_fd, int file_fd, off_t offset, std::size_t count);
+
+}  // namespace tendril

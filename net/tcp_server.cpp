@@ -1,0 +1,78 @@
+// TcpServer (see tcp_server.hpp).
+#include "tendril/net/tcp_server.hpp"
+
+#include "tendril/core/log.hpp"
+#include "tendril/sched/scheduler.hpp"
+
+
+namespace tendril {
+
+TcpServer::TcpServer(Listener listener, Handler handler, TcpServerOptions options)
+    : listener_(std::move(listener)), handler_(std::move(handler)), options_(options) {
+    address_ = listener_.local_address();
+}
+
+TcpServer::~TcpServer() = default;
+
+void TcpServer::unlink(Conn* c) {
+    if (c->prev) c->prev->next = c->next;
+    else conns_ = c->next;
+    if (c->next) c->next->prev = c->prev;
+}
+
+void TcpServer::run_connection(Conn* c, Socket sock, SocketAddress peer) {
+    if (!on_connect || on_connect(sock, peer)) handler_(sock, peer);
+    sock.close();
+    unlink(c);
+    delete c;
+    if (--count_ == 0 && stopping_) drained_.set();
+}
+
+void TcpServer::serve_forever() {
+    drained_.clear();
+    stopped_.clear();
+    serving_ = true;
+    FiberOptions fo;
+    fo.name = options_.name;
+    fo.stack_size = options_.stack_size;
+    while (!stopping_) {
+        SocketAddress peer;
+        auto r = listener_.accept(Deadline::never(), &peer);
+        if (!r) {
+            if (r.status == Status::closed || r.status == Status::cancelled) break;
+            TENDRIL_LOG(LogLevel::error, "accept: %s", describe(r.status, r.error).c_str());
+            (void)sleep_for(std::chrono::milliseconds(10));
+            continue;
+        }
+        ++accepted_;
+        ++count_;
+        auto* c = new Conn;
+        c->next = conns_;
+        if (conns_) conns_->prev = c;
+        conns_ = c;
+        c->fiber = go([this, c, sock = std::move(r.value), peer]() mutable {
+            run_connection(c, std::move(sock), peer);
+        }, fo);
+    }
+    listener_.close();
+    if (count_ > 0) (void)drained_.wait();
+    serving_ = false;
+    stopped_.set();
+}
+
+void TcpServer::shutdown(Deadline grace) {
+    if (!stopping_) {
+        stopping_ = true;
+        listener_.close();  // wakes the accept loop with Status::closed
+        if (count_ == 0) drained_.set();
+    }
+    CancelShield shield;  // the caller may itself be cancelled: finish the job
+    if (drained_.wait(grace) != Status::ok) {
+        TENDRIL_LOG(LogLevel::info, "shutdown: cancelling %zu connection(s) still open", count_);
+        for (Conn* c = conns_; c; c = c->next) c->fiber.cancel();
+        (void)drained_.wait();
+    }
+    if (serving_) (void)stopped_.wait();
+}
+
+}  // namespace tendril

@@ -1,0 +1,77 @@
+// TcpServer: the port of the seed's ScheduledMixIn -- an accept fiber and a
+// fiber per connection running the user's function.
+//
+//   TcpServer server(std::move(listener), [](Socket& s, const SocketAddress& peer) {
+//       ... talk to the client; the socket is closed when this returns ...
+//   });
+//   server.serve_forever();            // until shutdown()
+//
+// shutdown(grace) stops accepting at once, lets connections finish until the
+// grace deadline, then cancels the rest (their blocking calls return
+// Status::cancelled) and waits for them to unwind.
+#pragma once
+
+#include "tendril/core/status.hpp"
+#include "tendril/core/time.hpp"
+#include "tendril/net/address.hpp"
+#include "tendril/net/listener.hpp"
+#include "tendril/net/socket.hpp"
+#include "tendril/sched/event.hpp"
+#include "tendril/sched/fiber.hpp"
+
+#include <functional>
+
+namespace tendril {
+
+struct TcpServerOptions {
+    std::size_t stack_size = 0;  // connection fibers; 0: the scheduler's default
+    std::string_view name = "conn";
+};
+
+class TcpServer {
+public:
+    using Handler = std::function<void(Socket&, const SocketAddress& peer)>;
+
+    TcpServer(Listener listener, Handler handler, TcpServerOptions options = {});
+    ~TcpServer();
+    TcpServer(const TcpServer&) = delete;
+    TcpServer& operator=(const TcpServer&) = delete;
+
+    // Accept until shutdown(), then wait for the connections to end.
+    void serve_forever();
+    // From another fiber: stop accepting, wait for connections until `grace`,
+    // cancel the rest, and return once they are gone.
+    void shutdown(Deadline grace = Deadline::after(std::chrono::seconds(5)));
+
+    // Per-connection hook run in the connection's fiber before the handler;
+    // return false to close the connection at once.
+    std::function<bool(Socket&, const SocketAddress&)> on_connect;
+
+    std::size_t connections() const { return count_; }
+    std::uint64_t accepted() const { return accepted_; }
+    SocketAddress local_address() const { return address_; }
+    bool stopping() const { return stopping_; }
+
+private:
+    struct Conn {
+        Conn* prev = nullptr;
+        Conn* next = nullptr;
+        FiberHandle fiber;
+    };
+    void run_connection(Conn* c, Socket sock, SocketAddress peer);
+    void unlink(Conn* c);
+
+    Listener listener_;
+    Handler handler_;
+    TcpServerOptions options_;
+    SocketAddress address_;
+    Conn* conns_ = nullptr;
+    std::size_t count_ = 0;
+    std::uint64_t accepted_ = 0;
+    bool stopping_ = false;
+    bool serving_ = false;
+    Event drained_;  // set whenever count_ drops to zero while stopping
+    Event stopped_;  // set when serve_forever() is done
+};
+
+}  // namespace tendril
