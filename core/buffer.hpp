@@ -57,6 +57,10 @@ public:
         if (empty()) release();
     }
     void clear() { begin_ = end_ = 0; }
+    // Keep only the first n readable bytes.
+    void truncate(std::size_t n) {
+        if (n < size()) end_ = begin_ + n;
+    }
 
 private:
     char* buf_ = nullptr;

@@ -90,7 +90,7 @@ Result<Socket> Listener::accept(Deadline deadline, SocketAddress* peer) {
                 TENDRIL_LOG(LogLevel::warning, "descriptors available again: accepting connections "
                             "(%llu shed meanwhile)", static_cast<unsigned long long>(g_shed.load()));
             if (peer) *peer = a;
-            Socket s = Socket::adopt(fd);
+            Socket s(PollFd(fd, PollFd::NonBlockingSocket{}));
             if (a.is_ip()) s.set_nodelay(true);
             r.value = std::move(s);
             return r;

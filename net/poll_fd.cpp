@@ -26,6 +26,12 @@ PollFd::PollFd(int fd) : fd_(fd) {
     pd_ = sched_->poll_open(fd);
 }
 
+PollFd::PollFd(int fd, NonBlockingSocket) : fd_(fd) {
+    sched_ = Scheduler::current();
+    if (!sched_) fatal("PollFd: no Scheduler on this thread");
+    pd_ = sched_->poll_open(fd);
+}
+
 PollFd::PollFd(PollFd&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
       is_socket_(o.is_socket_),

@@ -29,6 +29,10 @@ public:
     // Takes ownership of fd, makes it non-blocking and registers it with the
     // current thread's scheduler (once, for its whole life).
     explicit PollFd(int fd);
+    // For a descriptor known to be a non-blocking socket (accept4 with
+    // SOCK_NONBLOCK): skips the fstat and fcntl, two syscalls per connection.
+    struct NonBlockingSocket {};
+    PollFd(int fd, NonBlockingSocket);
     ~PollFd() { close(); }
     PollFd(PollFd&& o) noexcept;
     PollFd& operator=(PollFd&& o) noexcept;

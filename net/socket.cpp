@@ -62,7 +62,11 @@ Result<Socket> Socket::connect(const SocketAddress& to, Deadline deadline, const
             return r;
         }
     }
+#ifdef SOCK_NONBLOCK
+    Socket s(PollFd(fd, PollFd::NonBlockingSocket{}));
+#else
     Socket s = Socket::adopt(fd);
+#endif
     if (to.is_ip() && options.nodelay) s.set_nodelay(true);
     int rc;
     do rc = ::connect(fd, to.get(), to.length());

@@ -1,0 +1,42 @@
+// hello: the smallest handler, for throughput runs.
+//   GET /plaintext -> "Hello, World!"   GET /json -> {"message":"Hello, World!"}
+#include "../common/app.hpp"
+
+#include <tendril/http/server.hpp>
+
+namespace {
+
+using tendril::http::BaseHTTPRequestHandler;
+
+class HelloHandler : public BaseHTTPRequestHandler {
+public:
+    void do_GET() override {
+        if (path == "/plaintext") reply("text/plain", "Hello, World!");
+        else if (path == "/json") reply("application/json", R"({"message":"Hello, World!"})");
+        else send_error(404, "Not Found", "Try /plaintext or /json");
+    }
+
+private:
+    void reply(std::string_view type, std::string_view body) {
+        send_response(200);
+        send_header("Content-Type", type);
+        send_header("Content-Length", std::to_string(body.size()));
+        end_headers();
+        wfile.write(body);
+    }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"hello: Hello, World! over HTTP, for throughput benchmarks", "hello"};
+    tendril::apps::CommonOptions opts;
+    tendril::apps::add_common_options(app, opts);
+    tendril::apps::parse_or_exit(app, argc, argv);
+    tendril::run([&] {
+        auto listener = tendril::apps::listen_or_exit("hello", opts);
+        tendril::http::HTTPServer<HelloHandler> server(std::move(listener));
+        tendril::apps::serve(server, opts);
+    });
+    return 0;
+}

@@ -1,0 +1,242 @@
+// Client (see client.hpp).
+#include "tendril/http/client.hpp"
+
+#include <charconv>
+
+namespace tendril::http {
+
+namespace {
+bool framing_given(const Headers& h) { return h.contains("Content-Length") || h.contains("Transfer-Encoding"); }
+}  // namespace
+
+Client::Client(const SocketAddress& server, ClientOptions options)
+    : server_(server), options_(std::move(options)) {
+    if (options_.host_header.empty()) options_.host_header = server_.to_string();
+}
+
+void Client::close() {
+    sock_.close();
+    in_.release();
+    reusable_ = false;
+}
+
+Status Client::ensure_connected(Deadline deadline) {
+    if (sock_.is_open() && reusable_ && !sock_.hung_up()) return Status::ok;
+    close();
+    auto s = Socket::connect(server_, deadline, options_.connect);
+    if (!s) return s.status == Status::ok ? Status::error : s.status;
+    sock_ = std::move(s.value);
+    eof_ = false;
+    return Status::ok;
+}
+
+Status Client::write(std::string_view bytes, Deadline deadline) {
+    IoResult r = sock_.write_all(bytes, deadline);
+    if (!r) reusable_ = false;
+    return r.status;
+}
+
+Status Client::send_head(const Request& head, std::optional<std::uint64_t> body_length, bool chunked,
+                         Deadline deadline) {
+    Status st = ensure_connected(deadline);
+    if (st != Status::ok) return st;
+    std::string out;
+    out.reserve(256);
+    out += head.method;
+    out += ' ';
+    out += head.target;
+    out += ' ';
+    out += head.version();
+    out += "\r\n";
+    if (!head.headers.contains("Host") && head.version_minor >= 1) out += "Host: " + options_.host_header + "\r\n";
+    head.headers.write_to(out);
+    if (!framing_given(head.headers)) {
+        if (body_length) out += "Content-Length: " + std::to_string(*body_length) + "\r\n";
+        else if (chunked) out += "Transfer-Encoding: chunked\r\n";
+    }
+    if (!options_.keep_alive && !head.headers.contains("Connection")) out += "Connection: close\r\n";
+    out += "\r\n";
+    chunked_upload_ = chunked && !body_length;
+    head_request_ = head.method == "HEAD";
+    parser_.reset(head_request_);
+    body_done_ = false;
+    reusable_ = false;
+    return write(out, deadline);
+}
+
+Status Client::write_body(std::string_view piece, Deadline deadline) {
+    if (piece.empty()) return Status::ok;
+    if (!chunked_upload_) return write(piece, deadline);
+    char size[24];
+    auto [end, ec] = std::to_chars(size, size + sizeof size - 2, piece.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    iovec iov[3] = {{size, static_cast<std::size_t>(end - size)},
+                    {const_cast<char*>(piece.data()), piece.size()},
+                    {const_cast<char*>("\r\n"), 2}};
+    IoResult r = sock_.writev(iov, 3, deadline);
+    return r.status;
+}
+
+Status Client::finish_body(Deadline deadline) {
+    if (!chunked_upload_) return Status::ok;
+    chunked_upload_ = false;
+    return write("0\r\n\r\n", deadline);
+}
+
+ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
+    *status = Status::ok;
+    for (;;) {
+        if (!in_.empty()) {
+            std::size_t used = 0;
+            auto ev = parser_.feed(in_.data(), in_.size(), &used);
+            in_.consume(used);
+            if (ev != ResponseParser::Event::need_more) return ev;
+        }
+        if (eof_) {
+            auto ev = parser_.finish();
+            if (ev == ResponseParser::Event::need_more || ev == ResponseParser::Event::error) *status = Status::eof;
+            return ev == ResponseParser::Event::need_more ? ResponseParser::Event::error : ev;
+        }
+        char* p = in_.prepare(16 * 1024);
+        IoResult r = sock_.read_some(p, in_.writable(), deadline);
+        if (r.status == Status::eof) {
+            eof_ = true;
+            continue;
+        }
+        if (!r) {
+            *status = r.status;
+            return ResponseParser::Event::error;
+        }
+        in_.commit(r.n);
+    }
+}
+
+Result<Response> Client::read_head(Deadline deadline) {
+    Result<Response> r;
+    for (;;) {
+        Status st;
+        auto ev = next_event(deadline, &st);
+        if (ev == ResponseParser::Event::head) {
+            if (parser_.response().status >= 100 && parser_.response().status < 200) {
+                // An interim response (100 Continue): skip to the final one.
+                while ((ev = next_event(deadline, &st)) != ResponseParser::Event::end)
+                    if (ev == ResponseParser::Event::error) break;
+                if (ev == ResponseParser::Event::end) {
+                    parser_.reset(head_request_);
+                    continue;
+                }
+            } else {
+                r.value = parser_.response();
+                return r;
+            }
+        }
+        reusable_ = false;
+        r.status = st == Status::ok ? Status::error : st;
+        return r;
+    }
+}
+
+Result<std::string_view> Client::read_body(Deadline deadline) {
+    Result<std::string_view> r;
+    if (body_done_) return r;
+    Status st;
+    auto ev = next_event(deadline, &st);
+    if (ev == ResponseParser::Event::body) {
+        r.value = parser_.body_piece();
+        return r;
+    }
+    if (ev == ResponseParser::Event::end) {
+        body_done_ = true;
+        reusable_ = parser_.keep_alive() && options_.keep_alive && !eof_;
+        if (!reusable_) close();
+        return r;
+    }
+    reusable_ = false;
+    r.status = st == Status::ok ? Status::error : st;
+    return r;
+}
+
+Result<std::string> Client::read_body_all(Deadline deadline) {
+    Result<std::string> r;
+    for (;;) {
+        auto piece = read_body(deadline);
+        if (!piece) {
+            r.status = piece.status;
+            return r;
+        }
+        if (piece.value.empty() && body_done_) return r;
+        r.value.append(piece.value);
+    }
+}
+
+Result<Response> Client::request(Request req, Deadline deadline) {
+    bool fresh = !(sock_.is_open() && reusable_);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        bool body = !req.body.empty() || req.method == "POST" || req.method == "PUT";
+        Status st = send_head(req, body ? std::optional<std::uint64_t>(req.body.size()) : std::nullopt, false,
+                              deadline);
+        if (st == Status::ok && !req.body.empty()) st = write_body(req.body, deadline);
+        Result<Response> r;
+        if (st == Status::ok) r = read_head(deadline);
+        else r.status = st;
+        if (r) {
+            auto b = read_body_all(deadline);
+            if (!b) {
+                r.status = b.status;
+                return r;
+            }
+            r.value.body = std::move(b.value);
+            return r;
+        }
+        // A kept-alive connection the server had closed: try once on a new one.
+        bool retry = !fresh && (r.status == Status::eof || r.status == Status::closed ||
+                                r.status == Status::error) && !parser_.started();
+        close();
+        if (!retry) return r;
+        fresh = true;
+    }
+    return Result<Response>{{}, Status::error, 0};
+}
+
+Result<Response> Client::get(std::string_view target, Deadline deadline) {
+    Request req;
+    req.method = "GET";
+    req.target = std::string(target);
+    return request(std::move(req), deadline);
+}
+
+Result<Response> Client::post(std::string_view target, std::string body, std::string_view content_type,
+                              Deadline deadline) {
+    Request req;
+    req.method = "POST";
+    req.target = std::string(target);
+    req.headers.add("Content-Type", content_type);
+    req.body = std::move(body);
+    return request(std::move(req), deadline);
+}
+
+Result<std::string> Client::raw(std::string_view bytes, Deadline deadline) {
+    Result<std::string> r;
+    close();
+    Status st = ensure_connected(deadline);
+    if (st == Status::ok) st = write(bytes, deadline);
+    if (st != Status::ok) {
+        r.status = st;
+        return r;
+    }
+    char buf[16 * 1024];
+    for (;;) {
+        IoResult rr = sock_.read_some(buf, sizeof buf, deadline);
+        if (rr.status == Status::eof) break;
+        if (!rr) {
+            r.status = rr.status;
+            break;
+        }
+        r.value.append(buf, rr.n);
+    }
+    close();
+    return r;
+}
+
+}  // namespace tendril::http

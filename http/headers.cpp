@@ -1,0 +1,122 @@
+// Headers (see headers.hpp).
+#include "tendril/http/headers.hpp"
+
+namespace tendril::http {
+
+namespace {
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+Headers::Field Headers::operator[](std::size_t i) const {
+    const Span& s = fields_[i];
+    return {std::string_view(data_).substr(s.name_off, s.name_len),
+            std::string_view(data_).substr(s.value_off, s.value_len)};
+}
+
+void Headers::add(std::string_view name, std::string_view value) {
+    begin_field();
+    append_name(name);
+    append_value(value);
+}
+
+void Headers::begin_field() {
+    auto off = static_cast<std::uint32_t>(data_.size());
+    fields_.push_back(Span{off, 0, off, 0});
+}
+
+void Headers::append_name(std::string_view piece) {
+    Span& s = fields_.back();
+    data_.append(piece);
+    s.name_len += static_cast<std::uint32_t>(piece.size());
+    s.value_off = static_cast<std::uint32_t>(data_.size());
+}
+
+void Headers::append_value(std::string_view piece) {
+    data_.append(piece);
+    fields_.back().value_len += static_cast<std::uint32_t>(piece.size());
+}
+
+void Headers::set(std::string_view name, std::string_view value) {
+    remove(name);
+    add(name, value);
+}
+
+void Headers::remove(std::string_view name) {
+    Headers kept;
+    bool removed = false;
+    for (Field f : *this) {
+        if (iequals(f.name, name)) removed = true;
+        else kept.add(f.name, f.value);
+    }
+    if (removed) *this = std::move(kept);
+}
+
+void Headers::clear() {
+    data_.clear();
+    fields_.clear();
+}
+
+std::optional<std::string_view> Headers::get(std::string_view name) const {
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+        Field f = (*this)[i];
+        if (iequals(f.name, name)) return f.value;
+    }
+    return std::nullopt;
+}
+
+std::string_view Headers::get(std::string_view name, std::string_view fallback) const {
+    auto v = get(name);
+    return v ? *v : fallback;
+}
+
+std::vector<std::string_view> Headers::get_all(std::string_view name) const {
+    std::vector<std::string_view> out;
+    for (Field f : *this)
+        if (iequals(f.name, name)) out.push_back(f.value);
+    return out;
+}
+
+bool Headers::has_token(std::string_view name, std::string_view token) const {
+    for (Field f : *this) {
+        if (!iequals(f.name, name)) continue;
+        std::string_view v = f.value;
+        while (!v.empty()) {
+            auto comma = v.find(',');
+            std::string_view item = trim(v.substr(0, comma));
+            if (iequals(item, token)) return true;
+            if (comma == std::string_view::npos) break;
+            v.remove_prefix(comma + 1);
+        }
+    }
+    return false;
+}
+
+void Headers::write_to(std::string& out) const {
+    for (Field f : *this) {
+        out.append(f.name);
+        out.append(": ");
+        out.append(f.value);
+        out.append("\r\n");
+    }
+}
+
+bool operator==(const Headers& a, const Headers& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].name != b[i].name || a[i].value != b[i].value) return false;
+    return true;
+}
+
+}  // namespace tendril::http

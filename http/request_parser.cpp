@@ -1,0 +1,256 @@
+// RequestParser (see request_parser.hpp for the rules it enforces).
+#include "tendril/http/request_parser.hpp"
+
+#include <charconv>
+#include <mutex>
+
+namespace tendril::http {
+
+namespace {
+
+
+bool is_tchar(unsigned char c) {
+    // RFC 9110 5.6.2 token characters.
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        return true;
+    }
+    return false;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+RequestParser* self(http_parser* p) { return static_cast<RequestParser*>(p->data); }
+
+}  // namespace
+
+const http_parser_settings RequestParser::kSettings = [] {
+    http_parser_settings s;
+    http_parser_settings_init(&s);
+    s.on_message_begin = &RequestParser::on_message_begin;
+    s.on_url = &RequestParser::on_url;
+    s.on_header_field = &RequestParser::on_header_field;
+    s.on_header_value = &RequestParser::on_header_value;
+    s.on_headers_complete = &RequestParser::on_headers_complete;
+    s.on_body = &RequestParser::on_body;
+    s.on_message_complete = &RequestParser::on_message_complete;
+    return s;
+}();
+
+RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
+    // http-parser's own cap is global and counts the request line too; ours
+    // (per parser, with the right status) are the real bounds.
+    static std::once_flag once;
+    std::call_once(once, [] { http_parser_set_max_header_size(4u << 20); });
+    reset();
+}
+
+void RequestParser::reset() {
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+    req_.method.clear();
+    req_.target.clear();
+    req_.headers.clear();
+    req_.body.clear();
+    req_.version_major = req_.version_minor = 1;
+    piece_ = {};
+    pending_ = Event::need_more;
+    header_bytes_ = fed_before_ = 0;
+    started_ = head_done_ = in_value_ = value_hit_end_ = field_started_ = false;
+    keep_alive_ = chunked_ = expect_continue_ = upgrade_ = false;
+    content_length_.reset();
+    error_status_ = 0;
+    error_message_ = "";
+}
+
+int RequestParser::fail(int status, const char* message) {
+    if (!error_status_) {
+        error_status_ = status;
+        error_message_ = message;
+    }
+    return 1;  // non-zero stops http-parser with HPE_CB_*
+}
+
+int RequestParser::on_message_begin(http_parser* p) {
+    self(p)->started_ = true;
+    return 0;
+}
+
+int RequestParser::on_url(http_parser* p, const char* at, std::size_t n) {
+    RequestParser* r = self(p);
+    if (r->req_.target.size() + n > r->limits_.max_request_line) return r->fail(414, "URI Too Long");
+    r->req_.target.append(at, n);
+    return 0;
+}
+
+int RequestParser::on_header_field(http_parser* p, const char* at, std::size_t n) {
+    RequestParser* r = self(p);
+    r->header_bytes_ += n;
+    if (r->header_bytes_ > r->limits_.max_header_bytes) return r->fail(431, "Request Header Fields Too Large");
+    for (std::size_t i = 0; i < n; ++i)
+        if (!is_tchar(static_cast<unsigned char>(at[i]))) return r->fail(400, "Bad header field name");
+    bool new_field = r->in_value_ || !r->field_started_;
+    r->field_started_ = true;
+    r->in_value_ = false;
+    if (r->head_done_) return 0;  // a chunked trailer: not part of the request's headers
+    if (new_field) {
+        if (r->req_.headers.size() >= r->limits_.max_headers) return r->fail(431, "Too many headers");
+        r->req_.headers.begin_field();
+    }
+    r->req_.headers.append_name({at, n});
+    return 0;
+}
+
+int RequestParser::on_header_value(http_parser* p, const char* at, std::size_t n) {
+    RequestParser* r = self(p);
+    r->header_bytes_ += n;
+    if (r->header_bytes_ > r->limits_.max_header_bytes) return r->fail(431, "Request Header Fields Too Large");
+    // A second value piece that did not follow a buffer boundary is a folded
+    // continuation line (obs-fold): RFC 9112 5.2 lets us reject it.
+    if (r->in_value_ && !r->value_hit_end_) return r->fail(400, "Obsolete line folding");
+    r->value_hit_end_ = at + n == r->feed_end_;
+    r->in_value_ = true;
+    if (r->head_done_) return 0;
+    r->req_.headers.append_value({at, n});
+    return 0;
+}
+
+int RequestParser::check_head() {
+    http_parser* p = &parser_;
+    req_.version_major = p->http_major;
+    req_.version_minor = p->http_minor;
+    req_.method = http_method_str(static_cast<http_method>(p->method));
+    if (p->http_major >= 2) return fail(505, "HTTP Version Not Supported");
+    if (p->http_major == 0) return fail(400, "Bad request version (HTTP/0.9 is not served)");
+    Headers& h = req_.headers;
+    // Transfer codings: we decode chunked and nothing else.
+    int chunked = 0;
+    bool other = false;
+    for (std::string_view v : h.get_all("Transfer-Encoding")) {
+        while (!v.empty()) {
+            auto comma = v.find(',');
+            std::string_view coding = trim(v.substr(0, comma));
+            if (iequals(coding, "chunked")) ++chunked;
+            else if (!coding.empty()) other = true;
+            if (comma == std::string_view::npos) break;
+            v.remove_prefix(comma + 1);
+        }
+    }
+    if (other) return fail(501, "Unsupported transfer coding");
+    if (chunked > 1) return fail(400, "Bad Transfer-Encoding");
+    if (chunked && p->http_major == 1 && p->http_minor == 0)
+        return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (chunked && h.contains("Content-Length")) return fail(400, "Content-Length with Transfer-Encoding");
+    chunked_ = chunked == 1;
+    if (!chunked_) {
+        auto cls = h.get_all("Content-Length");
+        if (cls.size() > 1) return fail(400, "Duplicate Content-Length");
+        if (cls.size() == 1) {
+            std::string_view v = trim(cls[0]);
+            std::uint64_t n = 0;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (v.empty() || ec != std::errc() || end != v.data() + v.size())
+                return fail(400, "Bad Content-Length");
+            content_length_ = n;
+        }
+    }
+    auto hosts = h.get_all("Host");
+    if (hosts.size() > 1 || (hosts.empty() && p->http_major == 1 && p->http_minor >= 1))
+        return fail(400, "HTTP/1.1 requires exactly one Host header");
+    keep_alive_ = http_should_keep_alive(p) != 0;
+    expect_continue_ = h.has_token("Expect", "100-continue");
+    upgrade_ = p->upgrade;
+    return 0;
+}
+
+int RequestParser::on_headers_complete(http_parser* p) {
+    RequestParser* r = self(p);
+    if (r->check_head() != 0) return -1;  // -1: not 1 or 2, which mean "no body" here
+    r->head_done_ = true;
+    r->pending_ = Event::head;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+int RequestParser::on_body(http_parser* p, const char* at, std::size_t n) {
+    RequestParser* r = self(p);
+    r->piece_ = {at, n};
+    r->pending_ = Event::body;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+int RequestParser::on_message_complete(http_parser* p) {
+    RequestParser* r = self(p);
+    r->pending_ = Event::end;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+void RequestParser::map_parser_error(const char* data, std::size_t len) {
+    if (error_status_) return;  // one of our callbacks already chose
+    switch (HTTP_PARSER_ERRNO(&parser_)) {
+    case HPE_INVALID_METHOD: {
+        // A well-formed but unknown method ("BREW /pot HTTP/1.1") is 501,
+        // as in Python's server; binary garbage is a bad request.
+        bool token = fed_before_ == 0 && len > 0;
+        std::size_t i = 0;
+        for (; token && i < len && data[i] != ' '; ++i)
+            if (!is_tchar(static_cast<unsigned char>(data[i]))) token = false;
+        if (token && i < len && i > 0) fail(501, "Unsupported method");
+        else fail(400, "Bad request syntax");
+        break;
+    }
+    case HPE_HEADER_OVERFLOW: fail(431, "Request Header Fields Too Large"); break;
+    case HPE_INVALID_TRANSFER_ENCODING: fail(501, "Unsupported transfer coding"); break;
+    case HPE_UNEXPECTED_CONTENT_LENGTH: fail(400, "Conflicting Content-Length"); break;
+    case HPE_INVALID_CONTENT_LENGTH: fail(400, "Bad Content-Length"); break;
+    case HPE_INVALID_CHUNK_SIZE: fail(400, "Bad chunk size"); break;
+    case HPE_INVALID_VERSION: fail(400, "Bad request version"); break;
+    default: fail(400, "Bad request syntax"); break;
+    }
+}
+
+RequestParser::Event RequestParser::feed(const char* data, std::size_t len, std::size_t* consumed) {
+    *consumed = 0;
+    if (error_status_) return Event::error;
+    if (len == 0) return Event::need_more;
+    if (!started_ && fed_before_ == 0) {
+        // Hold the method until its end has arrived (nothing is consumed), so
+        // that an unknown method is told from garbage however the bytes split.
+        std::size_t i = 0;
+        while (i < len && i < 32 && is_tchar(static_cast<unsigned char>(data[i]))) ++i;
+        if (i == len && len < 32) return Event::need_more;
+    }
+    pending_ = Event::need_more;
+    feed_end_ = data + len;
+    std::size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&parser_);
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&parser_, 0);
+        *consumed = n;
+        fed_before_ += n;
+        return pending_;
+    }
+    if (e != HPE_OK) {
+        map_parser_error(data, len);
+        return Event::error;
+    }
+    *consumed = n;
+    fed_before_ += n;
+    return Event::need_more;
+}
+
+RequestParser::Event RequestParser::finish() {
+    if (!started_) return Event::need_more;
+    fail(400, "Incomplete request");
+    return Event::error;
+}
+
+}  // namespace tendril::http

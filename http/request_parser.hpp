@@ -1,0 +1,107 @@
+// RequestParser: the glue between a connection and nodejs http-parser.
+//
+// http-parser is fast and careful but leaves the hard parts to its user: its
+// data callbacks arrive in pieces whose pointers die with the callback, it
+// has no notion of limits beyond one global header size, and the Debian
+// build is lenient (it takes "Host : x", obs-fold, "gzip" codings). This file
+// collects the pieces into a Request, enforces limits and strictness, and
+// maps every failure to the status a client should get:
+//
+//   request line (URL) over max_request_line    414
+//   more than max_headers, or over max_header_bytes   431
+//   HTTP/2 or later                              505
+//   a method outside http-parser's table         501 (if it is a token, else 400)
+//   a transfer coding other than chunked         501
+//   anything else malformed, incl. request smuggling attempts (Content-Length
+//   with Transfer-Encoding, two Content-Lengths, a bad chunk size, obs-fold,
+//   whitespace in a field name, HTTP/1.1 without Host)   400
+//
+// feed() pauses the parser at each step a connection acts on: the end of the
+// head, each body piece, and the end of the message (so pipelined requests
+// are never parsed ahead of their turn).
+#pragma once
+
+#include "tendril/http/message.hpp"
+
+#include <http_parser.h>
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace tendril::http {
+
+struct ParserLimits {
+    std::size_t max_request_line = 64 * 1024;
+    std::size_t max_header_bytes = 64 * 1024;
+    std::size_t max_headers = 100;
+};
+
+class RequestParser {
+public:
+    enum class Event : std::uint8_t {
+        need_more,  // everything given was consumed; feed more
+        head,       // request() holds method, target, version, headers
+        body,       // body_piece() holds the next piece of the (decoded) body
+        end,        // the message is complete
+        error,      // error_status() says which response to send
+    };
+
+    explicit RequestParser(ParserLimits limits = {});
+    RequestParser(const RequestParser&) = delete;
+    RequestParser& operator=(const RequestParser&) = delete;
+
+    void set_limits(const ParserLimits& limits) { limits_ = limits; }
+    // Ready for the next message on the same connection.
+    void reset();
+    // Parse from data; *consumed tells how much was used (resume from there).
+    Event feed(const char* data, std::size_t len, std::size_t* consumed);
+    // The peer closed the connection: error if a message was under way.
+    Event finish();
+
+    Request& request() { return req_; }
+    std::string_view body_piece() const { return piece_; }
+    bool started() const { return started_; }
+    bool head_done() const { return head_done_; }
+
+    // After head:
+    bool keep_alive() const { return keep_alive_; }
+    bool chunked() const { return chunked_; }
+    std::optional<std::uint64_t> content_length() const { return content_length_; }
+    bool has_body() const { return chunked_ || (content_length_ && *content_length_ > 0); }
+    bool expects_continue() const { return expect_continue_; }
+    bool upgrade() const { return upgrade_; }
+
+    int error_status() const { return error_status_; }
+    std::string_view error_message() const { return error_message_; }
+
+private:
+    static const http_parser_settings kSettings;
+    static int on_message_begin(http_parser* p);
+    static int on_url(http_parser* p, const char* at, std::size_t n);
+    static int on_header_field(http_parser* p, const char* at, std::size_t n);
+    static int on_header_value(http_parser* p, const char* at, std::size_t n);
+    static int on_headers_complete(http_parser* p);
+    static int on_body(http_parser* p, const char* at, std::size_t n);
+    static int on_message_complete(http_parser* p);
+    int fail(int status, const char* message);
+    int check_head();
+    void map_parser_error(const char* data, std::size_t len);
+
+    ParserLimits limits_;
+    http_parser parser_;
+    Request req_;
+    std::string_view piece_;
+    Event pending_ = Event::need_more;
+    const char* feed_end_ = nullptr;
+    std::size_t header_bytes_ = 0;
+    std::size_t fed_before_ = 0;  // bytes of this message fed before the current call
+    bool started_ = false, head_done_ = false, in_value_ = false, value_hit_end_ = false;
+    bool field_started_ = false;
+    bool keep_alive_ = false, chunked_ = false, expect_continue_ = false, upgrade_ = false;
+    std::optional<std::uint64_t> content_length_;
+    int error_status_ = 0;
+    const char* error_message_ = "";
+};
+
+}  // namespace tendril::http
