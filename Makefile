@@ -78,9 +78,11 @@ deps: deps-test
 # --- sources -----------------------------------------------------------------
 # Platform files are picked here, not by #ifdefs in the code.
 SENDFILE     := $(if $(filter Linux,$(UNAME)),linux,bsd)
-PLATFORM_SRCS := sched/poller_epoll.cpp sched/poller_kqueue.cpp net/sendfile_linux.cpp net/sendfile_bsd.cpp
+PLATFORM_SRCS := sched/poller_epoll.cpp sched/poller_kqueue.cpp net/sendfile_linux.cpp net/sendfile_bsd.cpp \
+                 core/open_beneath_linux.cpp core/open_beneath_generic.cpp
 LIB_SRCS     := $(filter-out $(PLATFORM_SRCS),$(wildcard core/*.cpp sched/*.cpp net/*.cpp http/*.cpp)) \
-                sched/poller_$(POLLER).cpp net/sendfile_$(SENDFILE).cpp
+                sched/poller_$(POLLER).cpp net/sendfile_$(SENDFILE).cpp \
+                core/open_beneath_$(if $(filter Linux,$(UNAME)),linux,generic).cpp
 LIB_OBJS     := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 LIB          := $(BUILD)/libtendril.a
 
@@ -121,7 +123,7 @@ $(BUILD)/gen/%.html.inc: apps/%.html
 
 APP_HTML := $(wildcard apps/*/*.html)
 $(BUILD)/obj/apps/%.o: CPPFLAGS_ALL += -I$(BUILD)/gen
-$(BUILD)/obj/apps/%.o: $(APP_HTML:apps/%.html=$(BUILD)/gen/%.html.inc)
+$(foreach f,$(APP_HTML),$(eval $(BUILD)/obj/$(dir $(f))main.o: $(f:apps/%.html=$(BUILD)/gen/%.html.inc)))
 
 $(BUILD)/apps/%: $(BUILD)/obj/apps/%/main.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 #include "tendril/http/date_cache.hpp"
 #include "tendril/http/server.hpp"
 #include "tendril/http/status.hpp"
+#include "tendril/sched/scheduler.hpp"
 
 #include <unistd.h>
 
@@ -615,6 +616,37 @@ void BaseHTTPRequestHandler::send(const Response& response) {
         send_header("Content-Length", std::to_string(response.body.size()));
     end_headers();
     write_body(response.body);
+}
+
+void BaseHTTPRequestHandler::send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::size_t slice) {
+    if (phase_ == Phase::none) send_response(200);
+    if (phase_ == Phase::status_line) end_headers();
+    if (body_mode_ == BodyMode::none || count == 0) return;
+    if (body_mode_ == BodyMode::fixed) {
+        if (count > fixed_left_) throw std::length_error("the response body is longer than its Content-Length");
+        fixed_left_ -= count;
+    }
+    if (body_mode_ == BodyMode::chunked) {
+        append_number(out_, count, 16);
+        out_.append("\r\n", 2);
+    }
+    flush_output();  // headers first
+    response_flushed_ = true;
+    std::uint64_t sent = 0;
+    while (sent < count) {
+        std::uint64_t n = count - sent;
+        if (slice && n > slice) n = slice;
+        IoResult r = sock_->sendfile(file_fd, static_cast<off_t>(offset + sent), static_cast<std::size_t>(n),
+                                     Deadline::after(config_->write_timeout));
+        sent += r.n;
+        if (r.status == Status::eof) {
+            close_connection = true;
+            throw std::runtime_error("the file shrank while it was being sent");
+        }
+        if (!r) throw IoError(r.status, r.error, "sending a file: " + describe(r.status, r.error));
+        if (slice && sent < count) yield();  // let the other downloads move
+    }
+    if (body_mode_ == BodyMode::chunked) out_.append("\r\n", 2);
 }
 
 bool BaseHTTPRequestHandler::handle_expect_100() {

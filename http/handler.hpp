@@ -143,6 +143,10 @@ public:
     void send_error(int code, std::string_view message = {}, std::string_view explain = {});
     // A whole Response in one go (Content-Length set for you).
     void send(const Response& response);
+    // count bytes of file_fd from offset as (part of) the body, by
+    // sendfile(2): no user buffer. With slice > 0, at most slice bytes go
+    // out before other fibers get a turn (fair concurrent downloads).
+    void send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::size_t slice = 0);
     bool headers_sent() const { return phase_ >= Phase::headers_ended; }
     int response_status() const { return status_; }
 

@@ -1,0 +1,69 @@
+// hashd: the streaming upload hasher (../shared/spec/apps.md).
+//
+// Any method with a request body (POST, PUT; GET with an empty one): the
+// answer is the lowercase hex digest of the body. ?alg= picks md5 (default),
+// sha1, sha256, sha512, xxh64, xxh3 or xxh128. The body is hashed piece by
+// piece as it arrives, so memory stays flat whatever its size, and an upload
+// announced with Expect: 100-continue gets its 100 only once the algorithm
+// is known to be good.
+#include "../common/app.hpp"
+
+#include <tendril/core/digest.hpp>
+#include <tendril/http/server.hpp>
+#include <tendril/http/url.hpp>
+
+namespace {
+
+using namespace tendril;
+using tendril::http::BaseHTTPRequestHandler;
+
+class HashHandler : public BaseHTTPRequestHandler {
+public:
+    static constexpr http::BodyPolicy body_policy = http::BodyPolicy::streamed();
+
+    void do_GET() override { hash(); }
+    void do_POST() override { hash(); }
+    void do_PUT() override { hash(); }
+    void do_PATCH() override { hash(); }
+    void do_DELETE() override { hash(); }
+
+private:
+    void hash() {
+        std::string_view target = path;
+        auto q = target.find('?');
+        std::string alg = "md5";
+        if (q != std::string_view::npos) {
+            if (auto a = http::query_param(target.substr(q + 1), "alg")) alg = *a;
+        }
+        std::unique_ptr<Digest> digest = Digest::create(alg);
+        if (!digest) {
+            std::string names;
+            for (auto n : Digest::names()) names += (names.empty() ? "" : ", ") + std::string(n);
+            return send_error(400, "Unknown digest algorithm", "alg must be one of: " + names);
+        }
+        // Reading the first piece sends 100 Continue when the client asked.
+        for (std::string_view piece; !(piece = rfile.read_chunk()).empty();) digest->update(piece);
+        std::string hex = digest->hex_digest();
+        send_response(200);
+        send_header("Content-Type", "text/plain; charset=utf-8");
+        send_header("Content-Length", std::to_string(hex.size()));
+        end_headers();
+        wfile.write(hex);
+    }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"hashd: answers any upload with the hex digest of its body (?alg=md5|sha1|sha256|sha512|"
+                 "xxh64|xxh3|xxh128)", "hashd"};
+    tendril::apps::CommonOptions opts;
+    tendril::apps::add_common_options(app, opts);
+    tendril::apps::parse_or_exit(app, argc, argv);
+    tendril::run([&] {
+        auto listener = tendril::apps::listen_or_exit("hashd", opts);
+        tendril::http::HTTPServer<HashHandler> server(std::move(listener));
+        tendril::apps::serve(server, opts);
+    });
+    return 0;
+}

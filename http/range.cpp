@@ -1,0 +1,59 @@
+// Range parsing (see range.hpp).
+#include "tendril/http/range.hpp"
+
+#include <charconv>
+
+namespace tendril::http {
+
+namespace {
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+bool number(std::string_view s, std::uint64_t* out) {
+    if (s.empty() || s.size() > 19) return false;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && end == s.data() + s.size();
+}
+}  // namespace
+
+ByteRange parse_range(std::string_view header, std::uint64_t size) {
+    ByteRange r;
+    header = trim(header);
+    if (header.substr(0, 6) != "bytes=") return r;  // another unit: ignore
+    std::string_view spec = trim(header.substr(6));
+    if (spec.find(',') != std::string_view::npos) return r;  // several ranges: send it all
+    auto dash = spec.find('-');
+    if (dash == std::string_view::npos) return r;
+    std::string_view a = trim(spec.substr(0, dash)), b = trim(spec.substr(dash + 1));
+    std::uint64_t first = 0, last = 0;
+    if (a.empty()) {  // suffix: the last N bytes
+        if (!number(b, &last)) return r;
+        if (last == 0 || size == 0) {
+            r.kind = ByteRange::Kind::unsatisfiable;
+            return r;
+        }
+        r.kind = ByteRange::Kind::satisfiable;
+        r.first = last >= size ? 0 : size - last;
+        r.last = size - 1;
+        return r;
+    }
+    if (!number(a, &first)) return r;
+    if (b.empty()) {
+        last = size ? size - 1 : 0;
+    } else {
+        if (!number(b, &last) || last < first) return r;  // invalid: ignore the header
+        if (last >= size) last = size ? size - 1 : 0;
+    }
+    if (first >= size) {
+        r.kind = ByteRange::Kind::unsatisfiable;
+        return r;
+    }
+    r.kind = ByteRange::Kind::satisfiable;
+    r.first = first;
+    r.last = last;
+    return r;
+}
+
+}  // namespace tendril::http

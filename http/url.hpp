@@ -1,0 +1,17 @@
+// URL pieces handlers need: percent-decoding and query parameters.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tendril::http {
+
+// %XX decoded; nullopt if a % is not followed by two hex digits. With
+// plus_as_space, '+' means ' ' (form encoding, query strings).
+std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space = false);
+
+// The first value of `name` in a query string ("a=1&b=2"), decoded.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
+}  // namespace tendril::http

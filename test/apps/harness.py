@@ -1,0 +1,136 @@
+"""Start a built app as a real process on an ephemeral port, for the
+integration tests (test/apps/*_test.py), and talk to it with real clients.
+
+    with App("comet") as app:
+        status, headers, body = app.get("/")
+        app.url("/wait")          # http://127.0.0.1:PORT/wait
+
+The app's stderr (the access log) is collected in app.stderr_text() after stop().
+TENDRIL_BUILD names the build directory (test/run.py sets it).
+"""
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.environ.get("TENDRIL_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("TENDRIL_BUILD") or os.path.join(ROOT, "build")
+
+
+def app_path(name):
+    return os.path.join(BUILD, "apps", name)
+
+
+def have(tool):
+    return shutil.which(tool) is not None
+
+
+class App:
+    def __init__(self, name, *args, env=None, quiet=False, start_timeout=10):
+        self.name = name
+        self.args = list(args)
+        if quiet:
+            self.args.append("--quiet")
+        self.env = dict(os.environ, **(env or {}))
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self._err = tempfile.TemporaryFile()
+
+    def start(self):
+        cmd = [app_path(self.name), "--port", "0"] + self.args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=self.env)
+        deadline = time.time() + self.start_timeout
+        line = b""
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if line or self.proc.poll() is not None:
+                break
+        text = line.decode().strip()
+        if not text.startswith("listening on http://"):
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: {text!r}; stderr: {self.stderr_text()[-2000:]}")
+        self.listening_line = text
+        self.port = int(text.rsplit(":", 1)[1])
+        return self
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def connection(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = self.connection(timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def raw(self, data, timeout=5, read_until_close=True):
+        """Send bytes as they are; return everything the server sends until it closes."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            s.sendall(data)
+            out = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if not read_until_close:
+                    break
+            return out
+        finally:
+            s.close()
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=10):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode if self.proc else None
+
+    def stderr_text(self):
+        self._err.seek(0)
+        return self._err.read().decode(errors="replace")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self._err.close()
