@@ -125,6 +125,10 @@ APP_HTML := $(wildcard apps/*/*.html)
 $(BUILD)/obj/apps/%.o: CPPFLAGS_ALL += -I$(BUILD)/gen
 $(foreach f,$(APP_HTML),$(eval $(BUILD)/obj/$(dir $(f))main.o: $(f:apps/%.html=$(BUILD)/gen/%.html.inc)))
 
+# The benchmark can run the comet server in its own process (--same-process).
+$(BUILD)/obj/bench/%.o: CPPFLAGS_ALL += -I$(BUILD)/gen
+$(BUILD)/obj/bench/c10k.o: $(BUILD)/gen/comet/app.html.inc
+
 $(BUILD)/apps/%: $(BUILD)/obj/apps/%/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS_ALL) $< $(LIB) $(LDLIBS_LIB) -o $@

@@ -24,6 +24,8 @@
 //    fiber parks.
 #pragma once
 
+#include "tendril/core/time.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -69,8 +71,16 @@ public:
     const StackOptions& options() const { return options_; }
     StackPoolStats stats() const;
 
-    // How many free stacks keep their pages for fast reuse.
-    void set_keep_warm(std::size_t n) { keep_warm_ = n; }
+    // Free stacks keep their pages ("warm") for kWarmFor, so that a server
+    // churning through connections reuses them without syscalls or page
+    // faults; after that they are trimmed (oldest first, at most max now).
+    static constexpr Duration kWarmFor = std::chrono::seconds(1);
+    static constexpr std::size_t kMaxWarm = 65536;
+    std::size_t trim_idle(Instant now, std::size_t max);
+    Instant trim_due() const;
+    // The calling thread's pools: trim what is due; when the next trim is due.
+    static std::size_t trim_thread(Instant now);
+    static Instant thread_trim_due();
 
     // Reclaim a parked stack whose saved stack pointer is sp. Guarded stacks
     // are compacted (returns the live bytes kept); unguarded ones are trimmed
@@ -100,9 +110,10 @@ private:
     explicit StackPool(const StackOptions& options);
     void grow();
     StackOptions options_;
-    std::size_t keep_warm_ = 64;
+    void make_cold(StackSlot* s, bool pages_gone);
     Arena* arenas_ = nullptr;
-    StackSlot* warm_ = nullptr;  // free, resident pages (LIFO)
+    StackSlot* warm_ = nullptr;       // free, resident pages, newest first
+    StackSlot* warm_tail_ = nullptr;  // the oldest warm slot
     StackSlot* cold_ = nullptr;  // free, pages dropped
     std::size_t nwarm_ = 0, ncold_ = 0, nactive_ = 0;
 };

@@ -98,7 +98,17 @@ ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
             if (ev == ResponseParser::Event::need_more || ev == ResponseParser::Event::error) *status = Status::eof;
             return ev == ResponseParser::Event::need_more ? ResponseParser::Event::error : ev;
         }
-        char* p = in_.prepare(16 * 1024);
+        if (in_.empty()) {
+            // Hold no buffer while the server takes its time (a comet
+            // client may wait minutes for its answer).
+            in_.release();
+            Status w = sock_.fd().wait_readable(deadline);
+            if (w != Status::ok) {
+                *status = w;
+                return ResponseParser::Event::error;
+            }
+        }
+        char* p = in_.prepare(4096);
         IoResult r = sock_.read_some(p, in_.writable(), deadline);
         if (r.status == Status::eof) {
             eof_ = true;

@@ -136,6 +136,23 @@ void BaseHTTPRequestHandler::handle() {
     close_connection = true;
     handle_one_request();
     while (!close_connection) handle_one_request();
+    if (linger_) linger_close();
+}
+
+void BaseHTTPRequestHandler::linger_close() {
+    // After an error answer the client may still be sending (a body we
+    // refused, the rest of a huge header). Closing now would reset the
+    // connection and could destroy our answer before it is read (RFC 9112
+    // 9.6): stop writing, then read and drop input for a moment first.
+    if (!sock_->is_open() || sock_->shutdown_write() != Status::ok) return;
+    Deadline d = Deadline::after(std::chrono::seconds(1));
+    char buf[4096];
+    std::size_t dropped = 0;
+    while (dropped < 256 * 1024) {
+        IoResult r = sock_->read_some(buf, sizeof buf, d);
+        if (!r) break;
+        dropped += r.n;
+    }
 }
 
 bool BaseHTTPRequestHandler::read_more(Deadline deadline, IoResult* result) {
@@ -195,6 +212,12 @@ void BaseHTTPRequestHandler::begin_request() {
     requestline += ' ';
     requestline += request_version;
     headers.swap(req.headers);
+    body_done_ = false;
+    // Nothing buffered behind the head (the usual case): hold no read buffer
+    // while the handler runs, which may be for minutes (a comet waiter). The
+    // head's last byte is still unconsumed (http-parser leaves it when
+    // paused); keep the buffer if anything else follows.
+    if (in_.size() <= 1 && !parser_.has_body()) finish_head_now();
     close_connection = !(protocol_version == "HTTP/1.1" && parser_.keep_alive());
     head_ = command == "HEAD";
     phase_ = Phase::none;
@@ -204,10 +227,19 @@ void BaseHTTPRequestHandler::begin_request() {
     sent_length_ = sent_encoding_ = sent_connection_ = false;
     continue_sent_ = refused_body_ = false;
     response_flushed_ = interim_ = false;
-    body_done_ = false;
     body_.clear();
     body_pos_ = 0;
     piece_ = {};
+}
+
+void BaseHTTPRequestHandler::finish_head_now() {
+    // A request without a body ends right after its head: consume that end
+    // now, so the read buffer can be given back before the handler runs.
+    std::size_t used = 0;
+    auto ev = parser_.feed(in_.data(), in_.size(), &used);
+    in_.consume(used);
+    if (ev == RequestParser::Event::end) body_done_ = true;
+    in_.release_if_empty();
 }
 
 std::string_view BaseHTTPRequestHandler::body_next() {
@@ -260,7 +292,7 @@ bool BaseHTTPRequestHandler::read_buffered_body() {
     auto cl = parser_.content_length();
     if (cl && *cl > policy_.max_size) {
         // Refused before a byte of it is read (and before any 100 Continue).
-        refused_body_ = body_done_ = true;
+        refused_body_ = body_done_ = linger_ = true;
         send_error(413, "Request Entity Too Large",
                    "The body is " + std::to_string(*cl) + " bytes; the limit is " +
                        std::to_string(policy_.max_size));
@@ -270,7 +302,7 @@ bool BaseHTTPRequestHandler::read_buffered_body() {
         std::string_view p = body_next();
         if (p.empty()) break;
         if (body_.size() + p.size() > policy_.max_size) {
-            refused_body_ = body_done_ = true;
+            refused_body_ = body_done_ = linger_ = true;
             send_error(413, "Request Entity Too Large",
                        "The body exceeds the limit of " + std::to_string(policy_.max_size) + " bytes");
             return false;
@@ -322,7 +354,8 @@ bool BaseHTTPRequestHandler::handle_one_request() {
         command = req.method;
         path = req.target;
         request_version.clear();
-        requestline = req.method.empty() ? std::string() : req.method + " " + req.target;
+        requestline.assign(parser_.raw_request_line());  // as Python logs it
+        linger_ = true;
         head_ = false;
         phase_ = Phase::none;
         response_start_ = out_.size();
@@ -336,14 +369,14 @@ bool BaseHTTPRequestHandler::handle_one_request() {
     }
     begin_request();
 
-    int failure = 0;  // 1: HttpError, 2: I/O, 3: anything else
+    int failure = 0;  // 1: HttpError, 2: I/O, 3: anything else, 4: abort_connection()
     int error_status = 0;
     Status io_status = Status::ok;
     std::string what;
     try {
         bool go_on = true;
         if (policy_.length_required && parser_.chunked()) {
-            refused_body_ = body_done_ = true;
+            refused_body_ = body_done_ = linger_ = true;
             send_error(411, "Length Required", "This resource needs a Content-Length");
             go_on = false;
         }
@@ -351,6 +384,8 @@ bool BaseHTTPRequestHandler::handle_one_request() {
         if (go_on) dispatch();
         finish_response();
         if (!drain_body()) close_connection = true;
+    } catch (const AbortConnection&) {
+        failure = 4;
     } catch (const HttpError& e) {
         failure = 1;
         error_status = e.status();
@@ -382,6 +417,7 @@ bool BaseHTTPRequestHandler::handle_one_request() {
         } catch (const std::exception&) {
         }
         if (failure == 2) out_.clear();  // the client is gone or stuck: drop what is pending
+        if (failure == 1) linger_ = true;
     }
     if (close_connection || in_.empty()) {
         try {

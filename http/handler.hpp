@@ -46,6 +46,10 @@ namespace tendril::http {
 class BaseHTTPRequestHandler;
 class BaseHTTPServer;
 
+// Thrown by abort_connection(): ends the connection without finishing the
+// response (Go's http.ErrAbortHandler). Not logged as an error.
+struct AbortConnection {};
+
 // Throw from a handler to answer with an error page (as Flask's abort()):
 // throw HttpError(404, "no such blob");
 class HttpError : public std::runtime_error {
@@ -148,6 +152,11 @@ public:
     // out before other fibers get a turn (fair concurrent downloads).
     void send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::size_t slice = 0);
     bool headers_sent() const { return phase_ >= Phase::headers_ended; }
+    // Give up on this response: the connection is closed without ending the
+    // body, so the client knows the response is incomplete (a chunked body
+    // without its last chunk, a short Content-Length). For a comet waiter
+    // released at shutdown, or a stream whose source failed.
+    [[noreturn]] void abort_connection() { throw AbortConnection{}; }
     int response_status() const { return status_; }
 
     // --- logging (Common Log Format on stderr; override to change) ----------
@@ -185,6 +194,7 @@ private:
     Head read_head();
     bool read_more(Deadline deadline, IoResult* result);
     void begin_request();
+    void finish_head_now();
     bool read_buffered_body();
     void dispatch();
     void finish_response();
@@ -195,6 +205,7 @@ private:
     std::size_t body_read(void* buf, std::size_t n);
     std::string_view body_next();
     void write_log_line(std::string_view message);
+    void linger_close();
 
     Socket* sock_ = nullptr;
     const ServerConfig* config_ = nullptr;
@@ -214,6 +225,7 @@ private:
     bool head_ = false, body_done_ = true, continue_sent_ = false, refused_body_ = false;
     bool idle_ = false, http11_ = true;
     bool response_flushed_ = false;  // some of this response has left
+    bool linger_ = false;            // input may be unread: close gently
     bool interim_ = false;           // building a 1xx response in interim_bytes_
     std::string interim_bytes_;
     int version_minor_ = 1;

@@ -65,6 +65,8 @@ void RequestParser::reset() {
     started_ = head_done_ = in_value_ = value_hit_end_ = field_started_ = false;
     keep_alive_ = chunked_ = expect_continue_ = upgrade_ = false;
     content_length_.reset();
+    raw_line_.clear();
+    raw_line_done_ = raw_line_too_long_ = false;
     error_status_ = 0;
     error_message_ = "";
 }
@@ -203,7 +205,8 @@ void RequestParser::map_parser_error(const char* data, std::size_t len) {
         std::size_t i = 0;
         for (; token && i < len && data[i] != ' '; ++i)
             if (!is_tchar(static_cast<unsigned char>(data[i]))) token = false;
-        if (token && i < len && i > 0) fail(501, "Unsupported method");
+        if (token && i == 3 && std::string_view(data, 3) == "PRI") fail(505, "HTTP Version Not Supported");
+        else if (token && i < len && i > 0) fail(501, "Unsupported method");
         else fail(400, "Bad request syntax");
         break;
     }
@@ -214,6 +217,22 @@ void RequestParser::map_parser_error(const char* data, std::size_t len) {
     case HPE_INVALID_CHUNK_SIZE: fail(400, "Bad chunk size"); break;
     case HPE_INVALID_VERSION: fail(400, "Bad request version"); break;
     default: fail(400, "Bad request syntax"); break;
+    }
+}
+
+void RequestParser::capture_line(const char* data, std::size_t len) {
+    for (std::size_t i = 0; i < len && !raw_line_done_; ++i) {
+        char c = data[i];
+        if (c == '\n') {
+            if (!raw_line_.empty()) raw_line_done_ = true;  // leading empty lines are skipped
+            continue;
+        }
+        if (c == '\r') continue;
+        if (raw_line_.size() >= limits_.max_request_line) {
+            raw_line_too_long_ = true;
+            continue;
+        }
+        raw_line_ += c;
     }
 }
 
@@ -232,6 +251,7 @@ RequestParser::Event RequestParser::feed(const char* data, std::size_t len, std:
     feed_end_ = data + len;
     std::size_t n = http_parser_execute(&parser_, &kSettings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&parser_);
+    if (!raw_line_done_) capture_line(data, e == HPE_OK || e == HPE_PAUSED ? n : len);
     if (e == HPE_PAUSED) {
         http_parser_pause(&parser_, 0);
         *consumed = n;

@@ -72,6 +72,10 @@ public:
     bool expects_continue() const { return expect_continue_; }
     bool upgrade() const { return upgrade_; }
 
+    // The request line as received, without CRLF ("" when it was too long),
+    // for the access log of requests that were refused.
+    std::string_view raw_request_line() const { return raw_line_too_long_ ? std::string_view() : raw_line_; }
+
     int error_status() const { return error_status_; }
     std::string_view error_message() const { return error_message_; }
 
@@ -100,6 +104,9 @@ private:
     bool field_started_ = false;
     bool keep_alive_ = false, chunked_ = false, expect_continue_ = false, upgrade_ = false;
     std::optional<std::uint64_t> content_length_;
+    std::string raw_line_;
+    bool raw_line_done_ = false, raw_line_too_long_ = false;
+    void capture_line(const char* data, std::size_t len);
     int error_status_ = 0;
     const char* error_message_ = "";
 };

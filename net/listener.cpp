@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@ Result<Listener> Listener::listen(const SocketAddress& at, const ListenOptions& 
     int one = 1;
     if (options.reuse_address && at.is_ip()) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (options.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (at.is_ip()) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::bind(fd, at.get(), at.length()) != 0) return fail(fd);
     if (::listen(fd, options.backlog) != 0) return fail(fd);
     {
@@ -91,7 +93,15 @@ Result<Socket> Listener::accept(Deadline deadline, SocketAddress* peer) {
                             "(%llu shed meanwhile)", static_cast<unsigned long long>(g_shed.load()));
             if (peer) *peer = a;
             Socket s(PollFd(fd, PollFd::NonBlockingSocket{}));
-            if (a.is_ip()) s.set_nodelay(true);
+            if (a.is_ip() && nodelay_ != NoDelay::inherited) {
+                if (nodelay_ == NoDelay::unknown) {
+                    int v = 0;
+                    socklen_t len = sizeof v;
+                    ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len);
+                    nodelay_ = v ? NoDelay::inherited : NoDelay::per_socket;
+                }
+                if (nodelay_ == NoDelay::per_socket) s.set_nodelay(true);
+            }
             r.value = std::move(s);
             return r;
         }

@@ -45,6 +45,10 @@ public:
 private:
     explicit Listener(PollFd fd) : fd_(std::move(fd)) {}
     PollFd fd_;
+    // Accepted TCP sockets get TCP_NODELAY. Linux copies it from the
+    // listener; the first accept checks whether this kernel does, so later
+    // ones can skip the setsockopt (one syscall per connection).
+    enum class NoDelay : std::uint8_t { unknown, inherited, per_socket } nodelay_ = NoDelay::unknown;
 };
 
 }  // namespace tendril

@@ -88,7 +88,10 @@ IoResult PollFd::retry_read(Call call, const void* buf, std::size_t n, Deadline 
         if (fd_ < 0) return {0, Status::closed, 0};
         ssize_t r = call();
         if (r > 0) {
-            if (static_cast<std::size_t>(r) < n) pd_->readable = false;
+            // Drained -- unless the peer's FIN (or an error) came with the
+            // same edge: then the next read returns at once and no further
+            // edge will ever announce it.
+            if (static_cast<std::size_t>(r) < n && !pd_->hup && !pd_->err) pd_->readable = false;
             return {static_cast<std::size_t>(r), Status::ok, 0};
         }
         if (r == 0) return {0, n == 0 ? Status::ok : Status::eof, 0};

@@ -7,6 +7,8 @@
 // EINTR retry. A read or write that comes back short also clears the flag,
 // since the kernel buffer was drained (filled) at that moment and the next
 // change raises a new edge: that saves the EAGAIN syscall on the hot path.
+// Not after a hang-up, though: data and FIN can share one edge, and the EOF
+// behind the data would never be announced again.
 #pragma once
 
 #include "tendril/core/status.hpp"

@@ -86,6 +86,12 @@ Result<Socket> Socket::connect(const SocketAddress& to, Deadline deadline, const
         int err = 0;
         socklen_t len = sizeof err;
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        // libkqueue reads SO_ERROR itself when it reports the failure, so
+        // a refused connection can show err == 0 there: ask for the peer.
+        sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (err == 0 && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0)
+            err = errno == ENOTCONN ? ECONNREFUSED : errno;
         if (err != 0) {
             r.status = Status::error;
             r.error = err;

@@ -12,6 +12,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -94,8 +95,21 @@ struct FiberEntry {
     }
 };
 
+namespace {
+// TENDRIL_STACK_RECLAIM=none|trim|compact overrides the default policy
+// (for measurements and for telling a bug in reclaiming from others).
+SchedulerOptions with_env(SchedulerOptions o) {
+    if (const char* v = std::getenv("TENDRIL_STACK_RECLAIM")) {
+        if (!std::strcmp(v, "none")) o.reclaim = StackReclaim::none;
+        else if (!std::strcmp(v, "trim")) o.reclaim = StackReclaim::trim;
+        else if (!std::strcmp(v, "compact")) o.reclaim = StackReclaim::compact;
+    }
+    return o;
+}
+}  // namespace
+
 Scheduler::Scheduler(SchedulerOptions options)
-    : options_(options), polls_(std::make_unique<PollTable>()), now_(Clock::now()) {
+    : options_(with_env(options)), polls_(std::make_unique<PollTable>()), now_(Clock::now()) {
     StackPool::install_fault_handler();
     static std::once_flag once;
     std::call_once(once, [] { g_previous_terminate = std::set_terminate(on_terminate); });
@@ -505,6 +519,14 @@ void Scheduler::run() {
                 if (r < Duration::zero()) r = Duration::zero();
                 if (r < timeout) timeout = r;
             }
+            // Freed stacks give their pages back after a while, idle or not.
+            Instant trim = StackPool::thread_trim_due();
+            if (trim != Instant::max() && timeout != Duration::max()) {
+                Duration t = trim > now_ ? trim - now_ : Duration::zero();
+                if (t < timeout) timeout = t;
+            } else if (trim != Instant::max() && live_ > 0) {
+                timeout = trim > now_ ? trim - now_ : Duration::zero();
+            }
             if (timeout == Duration::max()) check_deadlock();
         }
         rounds = 0;
@@ -515,6 +537,10 @@ void Scheduler::run() {
         signals_dispatch(this);
         if (dump_requested_.exchange(false)) dump(2);
         if (reclaim_head_) reclaim_parked();
+        if (now_ >= next_trim_) {
+            StackPool::trim_thread(now_);
+            next_trim_ = now_ + std::chrono::milliseconds(100);
+        }
     }
     t_scheduler = saved;
 }

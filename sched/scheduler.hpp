@@ -163,6 +163,7 @@ private:
     std::unique_ptr<PollTable> polls_;
     TimerHeap timers_;
     Instant now_;
+    Instant next_trim_{};
 
     Fiber* running_ = nullptr;
     Fiber* run_head_ = nullptr;

@@ -68,15 +68,18 @@ class CountingResult(unittest.TextTestResult):
 
 
 def run_integration(tally, only):
-    sys.path.insert(0, os.path.join(ROOT, "test"))
     for path in discover("_test.py"):
         rel = os.path.relpath(path, ROOT)
         if only and not any(o in rel for o in only):
             continue
         t0 = time.time()
         loader = unittest.TestLoader()
-        suite = loader.discover(os.path.dirname(path), pattern=os.path.basename(path),
-                                top_level_dir=os.path.join(ROOT, "test"))
+        # Each test directory is its own top level (test modules import their
+        # neighbours, such as harness.py, by plain name).
+        test_dir = os.path.dirname(path)
+        if test_dir not in sys.path:
+            sys.path.insert(0, test_dir)
+        suite = loader.discover(test_dir, pattern=os.path.basename(path), top_level_dir=test_dir)
         runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1, resultclass=CountingResult)
         res = runner.run(suite)
         failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)

@@ -11,124 +11,7 @@
 // A waiter parks on its own Channel and, in the same select, on its client's
 // hang-up: a client that goes away is dropped at once and never "notified".
 #include "../common/app.hpp"
-
-#include <tendril/http/server.hpp>
-#include <tendril/sched/channel.hpp>
-#include <tendril/sched/select.hpp>
-
-namespace {
-
-using namespace tendril;
-using tendril::http::BaseHTTPRequestHandler;
-
-const char kAppPage[] =
-#include "comet/app.html.inc"
-    ;
-
-// The waiters registered right now; shared by every connection.
-class Waiters {
-public:
-    struct Waiter {
-        Waiter* prev = nullptr;
-        Waiter* next = nullptr;
-        bool listed = false;
-        Channel<int> channel{1};  // capacity 1: notify never blocks
-    };
-
-    void add(Waiter* w) {
-        w->next = head_;
-        if (head_) head_->prev = w;
-        head_ = w;
-        w->listed = true;
-        ++count_;
-    }
-    void remove(Waiter* w) {
-        if (!w->listed) return;
-        if (w->prev) w->prev->next = w->next;
-        else head_ = w->next;
-        if (w->next) w->next->prev = w->prev;
-        w->prev = w->next = nullptr;
-        w->listed = false;
-        --count_;
-    }
-    // Deliver n = the number of waiters to each of them; they leave the list.
-    std::size_t notify() {
-        std::size_t n = count_;
-        while (Waiter* w = head_) {
-            remove(w);
-            (void)w->channel.try_send(static_cast<int>(n));
-        }
-        return n;
-    }
-    // Shutting down: wake every waiter with a closed channel.
-    void release_all() {
-        while (Waiter* w = head_) {
-            remove(w);
-            w->channel.close();
-        }
-    }
-    std::size_t count() const { return count_; }
-
-private:
-    Waiter* head_ = nullptr;
-    std::size_t count_ = 0;
-};
-
-class CometHandler : public BaseHTTPRequestHandler {
-public:
-    explicit CometHandler(Waiters& waiters) : waiters_(waiters) {}
-
-    void do_GET() override {
-        std::string_view route = std::string_view(path).substr(0, path.find('?'));
-        if (route == "/wait") return wait();
-        if (route == "/notify") return text(std::to_string(waiters_.notify()));
-        if (route == "/app") return page();
-        text(std::to_string(waiters_.count()));
-    }
-
-private:
-    void wait() {
-        send_response(200);
-        send_header("Content-Type", "text/plain");
-        send_header("Cache-Control", "no-store");
-        end_headers();
-        wfile.flush();  // the client sees the headers before we wait
-        if (command == "HEAD") return;
-
-        Waiters::Waiter w;
-        waiters_.add(&w);
-        int n = 0;
-        Selected got = select(w.channel.on_recv(n), connection().on_hangup());
-        waiters_.remove(&w);
-        if (got.index == 0 && got.status == Status::ok) {
-            wfile.write(std::to_string(n));
-            return;
-        }
-        close_connection = true;  // hung up, cancelled, or released at shutdown
-    }
-
-    void text(const std::string& body) {
-        send_response(200);
-        send_header("Content-Type", "text/plain");
-        send_header("Content-Length", std::to_string(body.size()));
-        send_header("Cache-Control", "no-store");
-        end_headers();
-        wfile.write(body);
-    }
-
-    void page() {
-        std::string_view body(kAppPage, sizeof kAppPage - 1);
-        send_response(200);
-        send_header("Content-Type", "text/html; charset=utf-8");
-        send_header("Content-Length", std::to_string(body.size()));
-        end_headers();
-        wfile.write(body);
-    }
-
-    Waiters& waiters_;
-};
-
-}  // namespace
+#include "comet_handler.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"comet: long-poll server; GET /wait waits for GET /notify", "comet"};
@@ -136,10 +19,10 @@ int main(int argc, char** argv) {
     tendril::apps::add_common_options(app, opts);
     tendril::apps::parse_or_exit(app, argc, argv);
     tendril::run([&] {
-        Waiters waiters;
+        comet::Waiters waiters;
         auto listener = tendril::apps::listen_or_exit("comet", opts);
-        tendril::http::HTTPServer<CometHandler> server(std::move(listener), [&] {
-            return std::make_unique<CometHandler>(waiters);
+        tendril::http::HTTPServer<comet::CometHandler> server(std::move(listener), [&] {
+            return std::make_unique<comet::CometHandler>(waiters);
         });
         tendril::apps::serve(server, opts, [&] { waiters.release_all(); });
     });

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <iostream>
 #include <string>
 
@@ -54,16 +55,18 @@ inline void parse_or_exit(CLI::App& app, int argc, char** argv) {
 
 // Resolve --host, bind, or exit 2 with a message.
 inline Listener listen_or_exit(const std::string& name, const CommonOptions& o) {
+    // _Exit: this runs in a fiber, and exit() would tear down the thread's
+    // fiber stacks while still standing on one.
     auto addrs = resolve(o.host, static_cast<std::uint16_t>(o.port), Deadline::after(std::chrono::seconds(10)));
     if (!addrs || addrs.value.empty()) {
-        std::cerr << name << ": cannot resolve --host " << o.host << "\n";
-        std::exit(2);
+        std::cerr << name << ": cannot resolve --host '" << o.host << "'" << std::endl;
+        std::_Exit(2);
     }
     auto l = Listener::listen(addrs.value.front());
     if (!l) {
         std::cerr << name << ": cannot listen on " << addrs.value.front().to_string() << ": "
-                  << describe(l.status, l.error) << "\n";
-        std::exit(2);
+                  << describe(l.status, l.error) << std::endl;
+        std::_Exit(2);
     }
     return std::move(l.value);
 }
@@ -73,13 +76,15 @@ inline Listener listen_or_exit(const std::string& name, const CommonOptions& o) 
 inline void serve(http::BaseHTTPServer& server, const CommonOptions& o,
                   std::function<void()> before_stop = nullptr) {
     server.config().access_log = !o.quiet;
+    // The handlers go in before the line is printed: a signal sent the moment
+    // a supervisor sees the line must already stop the server gracefully.
+    auto signals = std::make_shared<SignalSet>(std::initializer_list<int>{SIGINT, SIGTERM});
     SocketAddress at = server.server_address();
     std::printf("listening on http://%s\n", at.to_string().c_str());
     std::fflush(stdout);
     auto grace = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.grace_seconds));
-    go([&server, before_stop, grace] {
-        SignalSet signals{SIGINT, SIGTERM};
-        (void)signals.wait();
+    go([&server, before_stop, grace, signals] {
+        (void)signals->wait();
         if (before_stop) before_stop();
         server.shutdown(Deadline::after(grace));
     }, FiberOptions{"signals"});

@@ -106,13 +106,14 @@ class App:
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def wait(self, timeout=10):
         return self.proc.wait(timeout=timeout)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, sig=None, timeout=10):
+        sig = signal.SIGTERM if sig is None else sig
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:

@@ -42,6 +42,13 @@ public:
         if (path == "/throw") throw std::runtime_error("handler bug");
         if (path == "/teapot") throw HttpError(418, "short and stout");
         if (path == "/silent") return;
+        if (path == "/abort") {
+            send_response(200);
+            end_headers();
+            wfile.write("partial");
+            wfile.flush();
+            abort_connection();
+        }
         if (path == "/implicit") return wfile.write("implicit 200");
         if (path.rfind("/escape", 0) == 0) return send_error(400, "<script>alert(1)</script>", "a & b");
         if (path == "/value") return send(Response(201, "made", "text/plain"));
@@ -410,5 +417,54 @@ TEST_CASE("shutdown closes idle keep-alive connections at once and lets a reques
         CHECK(rs[0].headers.get("Connection").value() == "close");
         CHECK(closed_by_peer(idle, d));
         (void)srv.join();
+    });
+}
+
+TEST_CASE("abort_connection ends a chunked response without its last chunk") {
+    with_server<TestHandler>({}, [](SocketAddress at, BaseHTTPServer&) {
+        std::string resp = raw(at, "GET /abort HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(resp.find("Transfer-Encoding: chunked") != std::string::npos);
+        CHECK(resp.find("partial") != std::string::npos);
+        CHECK(resp.find("\r\n0\r\n\r\n") == std::string::npos);  // never completed
+        auto parsed = Response::parse(resp);
+        CHECK_FALSE(parsed.ok());  // a client sees an incomplete response
+    });
+}
+
+TEST_CASE("refused requests are logged with the request line as received") {
+    g_log.clear();
+    with_server<TestHandler>({}, [](SocketAddress at, BaseHTTPServer& server) {
+        server.config().access_log = true;
+        CHECK(status_of(raw(at, "FOO / HTTP/1.1\r\nHost: x\r\n\r\n")) == 501);
+        CHECK(status_of(raw(at, "GET / HTTP/2.0\r\nHost: x\r\n\r\n")) == 505);
+        CHECK(status_of(raw(at, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")) == 505);
+        CHECK(status_of(raw(at, "garbage\r\n\r\n")) == 400);
+    });
+    auto logged = [](const std::string& line) {
+        for (auto& l : g_log)
+            if (l == line) return true;
+        return false;
+    };
+    CHECK(logged("\"FOO / HTTP/1.1\" 501 -"));
+    CHECK(logged("\"GET / HTTP/2.0\" 505 -"));
+    CHECK(logged("\"PRI * HTTP/2.0\" 505 -"));
+    CHECK(logged("\"garbage\" 400 -"));
+}
+
+TEST_CASE("a client still sending a refused body reads the 413 instead of a reset") {
+    with_server<SmallBodies>({}, [](SocketAddress at, BaseHTTPServer&) {
+        Deadline d = Deadline::after(std::chrono::seconds(5));
+        Socket s = std::move(Socket::connect(at, d).value);
+        std::string big(2 << 20, 'z');
+        auto writer = go([&] {
+            (void)s.write_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(big.size()) +
+                              "\r\n\r\n", d);
+            (void)s.write_all(big, d);  // the server stops reading long before the end
+        });
+        auto rs = read_responses(s, 1, d);
+        REQUIRE(rs.size() == 1);
+        CHECK(rs[0].status == 413);
+        s.close();
+        (void)writer.join();
     });
 }

@@ -193,3 +193,42 @@ TEST_CASE("another thread can wake the loop out of an indefinite poll") {
     CHECK(ran);
     CHECK(Clock::now() - t0 < 5s);
 }
+
+TEST_CASE("data and the peer's FIN in one edge: the EOF behind a short read is still seen") {
+    run([] {
+        auto [a, b] = Socket::pair();
+        REQUIRE(b.write_all("last words").ok());
+        b.close();  // data and FIN are both pending before a reads anything
+        REQUIRE(sleep_for(5ms) == Status::ok);
+        char buf[4096];
+        IoResult r = a.read_some(buf, sizeof buf, Deadline::after(1s));
+        REQUIRE(r.ok());
+        CHECK(std::string(buf, r.n) == "last words");
+        IoResult end = a.read_some(buf, sizeof buf, Deadline::after(1s));
+        CHECK(end.status == Status::eof);  // not a timeout
+    });
+}
+
+TEST_CASE("a descriptor number reused after close gets events of its own") {
+    run([] {
+        int first = -1;
+        {
+            auto [a, b] = Socket::pair();
+            first = a.native();
+            go([&b = b] { (void)b.write_all("x"); });
+            char c;
+            REQUIRE(a.read_some(&c, 1, Deadline::after(1s)).ok());
+        }
+        // Both closed; the next pair likely reuses the numbers.
+        auto [c, d] = Socket::pair();
+        MESSAGE("first fd " << first << ", reused as " << c.native());
+        go([&d = d] {
+            (void)sleep_for(5ms);
+            (void)d.write_all("fresh");
+        });
+        char buf[16];
+        IoResult r = c.read_some(buf, sizeof buf, Deadline::after(2s));
+        REQUIRE(r.ok());
+        CHECK(std::string(buf, r.n) == "fresh");
+    });
+}

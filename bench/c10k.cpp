@@ -1,0 +1,504 @@
+// c10k: the seed's comet test, ported and extended -- tendril's main job.
+//
+// N clients send `GET /wait HTTP/1.0` to a comet server and park; a
+// controller polls `GET /` on fresh connections until the server counts N
+// waiters, sends one `GET /notify`, checks that every waiter receives
+// n == N, then polls until the count is back to 0. The server runs in its
+// own process (comet from this build by default, or any --server command
+// that prints the `listening on` line), so its CPU seconds and resident
+// memory are its own; --same-process runs server and clients in one thread,
+// exactly as the seed did.
+//
+// Clients connect from 127.0.0.2..127.0.0.17 (IP_BIND_ADDRESS_NO_PORT), so
+// that beyond ~14,000 connections to one port connect() does not spend its
+// time hunting for a free local port.
+#include "../apps/comet/comet_handler.hpp"
+
+#include <tendril/http/client.hpp>
+#include <tendril/http/server.hpp>
+#include <tendril/net/listener.hpp>
+#include <tendril/sched/scheduler.hpp>
+#include <tendril/sched/semaphore.hpp>
+#include <tendril/sched/wait_group.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+
+using namespace tendril;
+
+namespace {
+
+struct Options {
+    int n = 10000;
+    bool same_process = false;
+    std::string server_cmd;
+    std::string label;
+    bool json = false;
+    double timeout = 300;
+    int sources = 16;
+    int max_connecting = 1000;
+    bool print_max_n = false;
+};
+
+// --- measuring a process ---------------------------------------------------------
+
+struct Cpu {
+    double user = 0, sys = 0;
+    double total() const { return user + sys; }
+    Cpu operator-(const Cpu& o) const { return {user - o.user, sys - o.sys}; }
+};
+
+Cpu process_cpu(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto close = s.rfind(')');
+    if (close == std::string::npos) return {};
+    std::istringstream in(s.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+        if (i == 14) utime = std::stod(field);
+        if (i == 15) stime = std::stod(field);
+    }
+    double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    return {utime / tick, stime / tick};
+}
+
+long rss_kib(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return 0;
+}
+
+Cpu self_cpu() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
+}
+
+// --- the server under test ---------------------------------------------------------
+
+struct ServerProcess {
+    pid_t pid = -1;
+    SocketAddress address;
+
+    // Run `exec CMD` through the shell and wait for its `listening on` line.
+    static ServerProcess start(const std::string& cmd) {
+        ServerProcess s;
+        int out[2];
+        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+        s.pid = ::fork();
+        if (s.pid == 0) {
+            ::dup2(out[1], 1);
+            ::close(out[0]);
+            ::close(out[1]);
+            ::setpgid(0, 0);
+            const char* argv[] = {"/bin/sh", "-c", nullptr, nullptr};
+            std::string line = "exec " + cmd;
+            argv[2] = line.c_str();
+            ::execv("/bin/sh", const_cast<char**>(argv));
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        std::string got;
+        auto deadline = Clock::now() + std::chrono::seconds(20);
+        while (got.find('\n') == std::string::npos && Clock::now() < deadline) {
+            pollfd p{out[0], POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0) continue;
+            char buf[256];
+            ssize_t n = ::read(out[0], buf, sizeof buf);
+            if (n <= 0) break;
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+        ::close(out[0]);
+        std::string line = got.substr(0, got.find('\n'));
+        const std::string prefix = "listening on http://";
+        if (line.rfind(prefix, 0) != 0) {
+            s.stop();
+            throw std::runtime_error("the server did not print `listening on http://HOST:PORT` (got: '" + line +
+                                     "')\n  command: " + cmd);
+        }
+        auto addr = SocketAddress::parse(line.substr(prefix.size()));
+        if (!addr) throw std::runtime_error("cannot parse the server's address: " + line);
+        s.address = *addr;
+        return s;
+    }
+
+    int stop() {
+        if (pid <= 0) return -1;
+        ::kill(pid, SIGTERM);
+        int status = 0;
+        for (int i = 0; i < 200; ++i) {
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            ::usleep(50000);
+        }
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        pid = -1;
+        return 137;
+    }
+};
+
+// --- the clients --------------------------------------------------------------------
+
+struct Tally {
+    int connected = 0;
+    int waiting = 0;  // got the response head: parked on the server
+    int done = 0;     // got the right body
+    int errors = 0;
+    std::map<std::string, int> kinds;
+    void error(const std::string& kind) {
+        ++errors;
+        ++kinds[kind];
+    }
+};
+
+std::string body_of(http::Client& c, std::string_view target, Deadline d, int* status) {
+    http::Request req;
+    req.target = std::string(target);
+    req.headers.add("Connection", "close");
+    auto r = c.request(req, d);
+    *status = r ? r->status : 0;
+    return r ? r->body : std::string();
+}
+
+// Ask the server for its waiter count on a fresh connection.
+long count_waiters(const SocketAddress& at, Deadline d) {
+    http::Client c(at, http::ClientOptions{{}, false, {}});
+    int status = 0;
+    std::string b = body_of(c, "/", d, &status);
+    if (status != 200) return -1;
+    try {
+        return std::stol(b);
+    } catch (...) {
+        return -1;
+    }
+}
+
+struct Phases {
+    double to_all_waiting = 0, notify_to_done = 0, to_zero = 0, total = 0;
+};
+
+struct Report {
+    Options opt;
+    std::string server_label;
+    Tally tally;
+    Phases t;
+    Cpu server_cpu, server_cpu_waiting, server_cpu_notify, client_cpu;
+    long rss_idle = 0, rss_parked = 0;
+    long notify_body = -1;
+    int server_exit = -1;
+    bool same_process = false;
+};
+
+void progress(const Tally& t, int n, bool final) {
+    static bool tty = ::isatty(2);
+    if (!tty) return;
+    std::fprintf(stderr, "\r  connected %6d/%d   waiting %6d   notified %6d   errors %d%s", t.connected, n, t.waiting,
+                 t.done, t.errors, final ? "\n" : "   ");
+    std::fflush(stderr);
+}
+
+void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const std::function<void()>& after_waiting,
+                 pid_t server_pid) {
+    Tally& tally = rep.tally;
+    Deadline deadline = Deadline::after(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(opt.timeout)));
+    WaitGroup all;
+    Semaphore connecting(static_cast<std::size_t>(opt.max_connecting));
+    bool loopback4 = at.family() == AF_INET && at.host().rfind("127.", 0) == 0;
+    bool stop_ticker = false;
+    auto ticker = go([&] {
+        while (!stop_ticker) {
+            progress(tally, opt.n, false);
+            if (sleep_for(std::chrono::milliseconds(100)) != Status::ok) break;
+        }
+    }, FiberOptions{"progress"});
+
+    Instant t0 = Clock::now();
+    Cpu cpu0 = server_pid > 0 ? process_cpu(server_pid) : Cpu{};
+    for (int i = 0; i < opt.n; ++i) {
+        all.add();
+        go([&, i] {
+            http::ClientOptions co;
+            co.keep_alive = false;
+            if (loopback4 && opt.sources > 0)
+                co.connect.source = *SocketAddress::ip("127.0.0." + std::to_string(2 + i % opt.sources), 0);
+            http::Client c(at, co);
+            http::Request req;
+            req.target = "/wait";
+            req.version_minor = 0;  // HTTP/1.0: a close-delimited answer, as in the seed
+            bool holding = connecting.acquire(deadline) == Status::ok;
+            Status st = c.send_head(req, std::nullopt, false, deadline);
+            if (st != Status::ok) {
+                tally.error("connect/send: " + std::string(to_string(st)));
+            } else {
+                ++tally.connected;
+                auto head = c.read_head(deadline);
+                if (holding) connecting.release(), holding = false;
+                if (!head) {
+                    tally.error("response head: " + std::string(to_string(head.status)));
+                } else if (head->status != 200) {
+                    tally.error("status " + std::to_string(head->status));
+                } else {
+                    ++tally.waiting;
+                    auto body = c.read_body_all(deadline);
+                    if (!body) tally.error("body: " + std::string(to_string(body.status)));
+                    else if (body.value != std::to_string(opt.n)) tally.error("wrong body '" + body.value.substr(0, 20) + "'");
+                    else ++tally.done;
+                }
+            }
+            if (holding) connecting.release();
+            all.done();
+        }, FiberOptions{"waiter"});
+        if (i % 256 == 255) yield();  // let connections start while spawning
+    }
+
+    // The controller: all waiting?
+    long seen = -1;
+    while (!deadline.expired()) {
+        seen = count_waiters(at, deadline);
+        if (seen == opt.n) break;
+        if (tally.errors + tally.waiting >= opt.n && tally.errors > 0 && seen >= 0 && seen < opt.n) break;
+        (void)sleep_for(std::chrono::milliseconds(10));
+    }
+    Instant t_waiting = Clock::now();
+    rep.t.to_all_waiting = std::chrono::duration<double>(t_waiting - t0).count();
+    if (server_pid > 0) rep.server_cpu_waiting = process_cpu(server_pid) - cpu0;
+    after_waiting();  // memory sample (after a short settle)
+
+    Cpu cpu_before_notify = server_pid > 0 ? process_cpu(server_pid) : Cpu{};
+    Instant t_notify = Clock::now();
+    http::Client ctl(at, http::ClientOptions{{}, false, {}});
+    int status = 0;
+    std::string nb = body_of(ctl, "/notify", deadline, &status);
+    try {
+        rep.notify_body = status == 200 ? std::stol(nb) : -1;
+    } catch (...) {
+        rep.notify_body = -1;
+    }
+    if (rep.notify_body != opt.n) tally.error("notify answered '" + nb.substr(0, 20) + "'");
+    (void)all.wait(deadline);
+    Instant t_done = Clock::now();
+    rep.t.notify_to_done = std::chrono::duration<double>(t_done - t_notify).count();
+    while (!deadline.expired() && count_waiters(at, deadline) != 0) (void)sleep_for(std::chrono::milliseconds(10));
+    Instant t_zero = Clock::now();
+    rep.t.to_zero = std::chrono::duration<double>(t_zero - t_done).count();
+    rep.t.total = std::chrono::duration<double>(t_zero - t0).count();
+    if (server_pid > 0) {
+        rep.server_cpu_notify = process_cpu(server_pid) - cpu_before_notify;
+        rep.server_cpu = process_cpu(server_pid) - cpu0;
+    }
+    int missing = opt.n - tally.done - tally.errors;
+    if (missing > 0) tally.error("no answer by the deadline (" + std::to_string(missing) + ")");
+    stop_ticker = true;
+    ticker.cancel();
+    (void)ticker.join();
+    progress(tally, opt.n, true);
+}
+
+// --- limits ----------------------------------------------------------------------------
+
+rlim_t raise_fd_limit() {
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    return lim.rlim_cur;
+}
+
+constexpr int kReserveFds = 64;  // stdio, epoll, eventfd, listener, controller, slack
+
+int largest_n(rlim_t limit, bool same_process) {
+    long usable = static_cast<long>(limit) - kReserveFds;
+    return static_cast<int>(same_process ? usable / 2 : usable);
+}
+
+std::string self_dir() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    std::string p(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    return p.substr(0, p.rfind('/'));
+}
+
+// --- reporting -------------------------------------------------------------------------
+
+constexpr double kSeedTotal = 15.67, kSeedUser = 10.567, kSeedSys = 3.344;
+
+void print_report(const Report& r) {
+    const Options& o = r.opt;
+    std::printf("\n tendril c10k comet benchmark   N = %d   server: %s\n", o.n, r.server_label.c_str());
+    std::printf(" %s\n", std::string(78, '-').c_str());
+    std::printf(" %-34s %d ok, %d errors\n", "result", r.tally.done, r.tally.errors);
+    for (auto& [k, v] : r.tally.kinds) std::printf(" %-34s %d x %s\n", "", v, k.c_str());
+    std::printf(" %-34s %.3f s\n", "time until all N waiting", r.t.to_all_waiting);
+    std::printf(" %-34s %.3f s\n", "time from notify to all done", r.t.notify_to_done);
+    std::printf(" %-34s %.3f s\n", "time until the count is 0 again", r.t.to_zero);
+    std::printf(" %-34s %.3f s\n", "total", r.t.total);
+    if (!r.same_process) {
+        const Cpu& c = r.server_cpu;
+        std::printf(" %-34s %.3f s  (user %.3f + sys %.3f; user share %.0f%%)\n", "server CPU", c.total(), c.user,
+                    c.sys, c.total() > 0 ? 100 * c.user / c.total() : 0.0);
+        std::printf(" %-34s %.3f s until all waiting, %.3f s for notify and after\n", "", r.server_cpu_waiting.total(),
+                    r.server_cpu_notify.total());
+        std::printf(" %-34s idle %.1f MiB, %d parked %.1f MiB\n", "server resident memory", r.rss_idle / 1024.0, o.n,
+                    r.rss_parked / 1024.0);
+        std::printf(" %-34s %.0f bytes (%.2f KiB)\n", "per parked connection",
+                    1024.0 * (r.rss_parked - r.rss_idle) / o.n, (r.rss_parked - r.rss_idle) / double(o.n));
+        std::printf(" %-34s user %.3f s, sys %.3f s\n", "client (this process) CPU", r.client_cpu.user,
+                    r.client_cpu.sys);
+        std::printf(" %-34s %d\n", "server exit status after SIGTERM", r.server_exit);
+    } else {
+        const Cpu& c = r.client_cpu;
+        std::printf(" %-34s %.3f s  (user %.3f + sys %.3f; user share %.0f%%)\n", "process CPU (server + clients)",
+                    c.total(), c.user, c.sys, c.total() > 0 ? 100 * c.user / c.total() : 0.0);
+        std::printf(" %-34s idle %.1f MiB, parked %.1f MiB (server and clients together)\n", "process memory",
+                    r.rss_idle / 1024.0, r.rss_parked / 1024.0);
+    }
+    std::printf(" %-34s 10000 clients, total %.2f s, user %.3f s, sys %.3f s (Python 2 + greenlet, 2009 laptop, "
+                "one process)\n", "the seed's published figure", kSeedTotal, kSeedUser, kSeedSys);
+}
+
+nlohmann::json to_json(const Report& r) {
+    nlohmann::json j;
+    j["n"] = r.opt.n;
+    j["server"] = r.server_label;
+    j["same_process"] = r.same_process;
+    j["ok"] = r.tally.done;
+    j["errors"] = r.tally.errors;
+    j["error_kinds"] = r.tally.kinds;
+    j["seconds"] = {{"to_all_waiting", r.t.to_all_waiting}, {"notify_to_done", r.t.notify_to_done},
+                    {"to_zero", r.t.to_zero}, {"total", r.t.total}};
+    j["server_cpu"] = {{"user", r.server_cpu.user}, {"sys", r.server_cpu.sys}, {"total", r.server_cpu.total()},
+                       {"until_waiting", r.server_cpu_waiting.total()}, {"notify_and_after", r.server_cpu_notify.total()}};
+    j["server_rss_kib"] = {{"idle", r.rss_idle}, {"parked", r.rss_parked}};
+    j["bytes_per_parked_connection"] = r.opt.n ? 1024.0 * (r.rss_parked - r.rss_idle) / r.opt.n : 0;
+    j["client_cpu"] = {{"user", r.client_cpu.user}, {"sys", r.client_cpu.sys}};
+    j["server_exit"] = r.server_exit;
+    j["seed"] = {{"n", 10000}, {"total", kSeedTotal}, {"user", kSeedUser}, {"sys", kSeedSys}};
+    return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"c10k: the seed's comet test -- N long-poll clients, one notify, every client must get n == N", "c10k"};
+    Options opt;
+    app.add_option("-n,--clients", opt.n, "number of waiting clients")->check(CLI::Range(1, 1000000))->capture_default_str();
+    app.add_flag("--same-process", opt.same_process, "server and clients in one process and thread, as the seed ran it");
+    app.add_option("--server", opt.server_cmd, "run this command as the server instead of this build's comet (it must "
+                                               "pick a free port and print `listening on http://HOST:PORT`)");
+    app.add_option("--label", opt.label, "the server's name in the report");
+    app.add_flag("--json", opt.json, "print the report as JSON on stdout");
+    app.add_option("--timeout", opt.timeout, "seconds before giving up")->capture_default_str();
+    app.add_option("--sources", opt.sources, "source addresses 127.0.0.2.. to spread client connections over")
+        ->capture_default_str();
+    app.add_option("--max-connecting", opt.max_connecting, "connections in progress at once")->capture_default_str();
+    app.add_flag("--print-max-n", opt.print_max_n, "print the largest N the open-files limit allows, and exit");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::cout << app.help();
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "c10k: " << e.what() << "\nRun with --help for usage.\n";
+        return 2;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    rlim_t limit = raise_fd_limit();
+    int max_n = largest_n(limit, opt.same_process);
+    if (opt.print_max_n) {
+        std::printf("%d\n", max_n);
+        return 0;
+    }
+    if (opt.n > max_n) {
+        std::fprintf(stderr,
+                     "c10k: N = %d is too large: this process may open %llu files (ulimit -n), and %s needs %s per "
+                     "client plus %d; the largest N here is %d%s\n",
+                     opt.n, static_cast<unsigned long long>(limit), opt.same_process ? "--same-process" : "the client side",
+                     opt.same_process ? "two descriptors" : "one descriptor", kReserveFds, max_n,
+                     opt.same_process ? " (without --same-process the server gets its own process and N can double)" : "");
+        return 2;
+    }
+
+    Report rep;
+    rep.opt = opt;
+    rep.same_process = opt.same_process;
+    if (!opt.same_process) {
+        std::string cmd = opt.server_cmd;
+        if (cmd.empty()) {
+            cmd = self_dir() + "/../apps/comet --port 0 --quiet";
+            rep.server_label = opt.label.empty() ? "tendril comet (1 thread, " + std::string(Poller::backend()) + ")" : opt.label;
+        } else {
+            rep.server_label = opt.label.empty() ? cmd : opt.label;
+        }
+        ServerProcess server;
+        try {
+            server = ServerProcess::start(cmd);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "c10k: %s\n", e.what());
+            return 1;
+        }
+        ::usleep(200000);  // let the server settle before measuring its idle state
+        rep.rss_idle = rss_kib(server.pid);
+        Cpu c0 = self_cpu();
+        run([&] {
+            run_clients(server.address, opt, rep, [&] {
+                (void)sleep_for(std::chrono::milliseconds(300));  // parked stacks get compacted after 20 ms
+                rep.rss_parked = rss_kib(server.pid);
+            }, server.pid);
+        });
+        rep.client_cpu = self_cpu() - c0;
+        rep.server_exit = server.stop();
+    } else {
+        rep.server_label = opt.label.empty() ? "tendril comet in this process and thread" : opt.label;
+        Cpu c0 = self_cpu();
+        run([&] {
+            comet::Waiters waiters;
+            auto l = Listener::listen(*SocketAddress::ip("127.0.0.1", 0));
+            if (!l) {
+                std::fprintf(stderr, "c10k: cannot listen: %s\n", describe(l.status, l.error).c_str());
+                return;
+            }
+            http::ServerConfig cfg;
+            cfg.access_log = false;
+            http::HTTPServer<comet::CometHandler> server(std::move(l.value), [&] {
+                return std::make_unique<comet::CometHandler>(waiters);
+            }, cfg);
+            auto srv = go([&] { server.serve_forever(); }, FiberOptions{"server"});
+            rep.rss_idle = rss_kib(::getpid());
+            run_clients(server.server_address(), opt, rep, [&] {
+                (void)sleep_for(std::chrono::milliseconds(300));
+                rep.rss_parked = rss_kib(::getpid());
+            }, -1);
+            server.shutdown(Deadline::after(std::chrono::seconds(5)));
+            (void)srv.join();
+        });
+        rep.client_cpu = self_cpu() - c0;
+    }
+    if (opt.json) std::cout << to_json(rep).dump(2) << "\n";
+    else print_report(rep);
+    return rep.tally.errors == 0 && rep.tally.done == opt.n ? 0 : 1;
+}
