@@ -177,6 +177,9 @@ install: lib
 	  'Version: 0.1.0' 'Cflags: -std=c++20 -pthread -I$${includedir}' \
 	  'Libs: -L$${libdir} -ltendril $(LDLIBS_LIB) -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tendril.pc
 
+# Fuzzing: `make fuzz FUZZ_SECONDS=N`, `make fuzz-regress` (test/fuzz/fuzz.mk).
+-include test/fuzz/fuzz.mk
+
 .PHONY: clean
 clean:
 	rm -rf build build-san build-fuzz build-kqueue build-san-kqueue
