@@ -45,6 +45,11 @@ namespace tendril::http {
 
 class BaseHTTPRequestHandler;
 class BaseHTTPServer;
+}  // namespace tendril::http
+namespace tendril {
+class Scheduler;
+}
+namespace tendril::http {
 
 // Thrown by abort_connection(): ends the connection without finishing the
 // response (Go's http.ErrAbortHandler). Not logged as an error.
@@ -206,8 +211,10 @@ private:
     std::string_view body_next();
     void write_log_line(std::string_view message);
     void linger_close();
+    Deadline after(Duration d) const;
 
     Socket* sock_ = nullptr;
+    Scheduler* sched_ = nullptr;
     const ServerConfig* config_ = nullptr;
     BodyPolicy policy_{};
     RequestParser parser_;

@@ -50,6 +50,7 @@ struct Fiber {
     void (*wait_unlink)(Fiber*) = nullptr;
     WaitNode node;
     TimerNode timer;
+    Instant deadline = Instant::max();  // of the current wait (the heap entry may be earlier)
     Instant parked_at{};
     Fiber* reclaim_prev = nullptr;
     Fiber* reclaim_next = nullptr;

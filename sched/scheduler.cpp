@@ -62,8 +62,20 @@ constexpr int kPollBatch = 512;
 // least this often, so I/O is not starved by busy fibers.
 constexpr int kRoundsPerPoll = 61;
 
+// Fiber deadlines are lazy, as nginx's timers: waking does not take the
+// fiber's node out of the heap, and a later wait with a later deadline
+// leaves the earlier entry in place. When an entry fires, the fiber's real
+// deadline decides: past -- time out; in the future -- go back in the heap;
+// none (not waiting with a deadline) -- drop it. A keep-alive connection
+// that waits with the same idle timeout before every request thus costs no
+// heap work per request.
 void fiber_timeout(TimerNode* n) {
     Fiber* f = static_cast<Fiber*>(n->owner);
+    if (f->state != FiberState::parked || f->deadline == Instant::max()) return;
+    if (f->deadline > f->sched->now()) {
+        f->sched->timers().insert(n, f->deadline);
+        return;
+    }
     f->sched->interrupt(f, Status::timeout);
 }
 
@@ -229,6 +241,7 @@ void Scheduler::exit_current() {
 }
 
 void Scheduler::finish(Fiber* f) {
+    timers_.cancel(&f->timer);  // lazily left in the heap; the record goes away
     f->pool->release(f->stack);
     f->stack = Stack{};
     while (WaitNode* w = f->joiners.pop_front()) wake_node(w, Status::ok);
@@ -254,11 +267,14 @@ Status Scheduler::park(const char* reason, const void* object, void (*unlink)(Fi
         return Status::cancelled;
     }
     if (!deadline.is_never()) {
-        if (deadline.expired()) {
+        if (deadline.when() <= now_ && deadline.expired()) {
             if (unlink) unlink(f);
             return Status::timeout;
         }
-        timers_.insert(&f->timer, deadline.when());
+        f->deadline = deadline.when();
+        if (!f->timer.queued() || f->timer.when > f->deadline) timers_.insert(&f->timer, f->deadline);
+    } else {
+        f->deadline = Instant::max();
     }
     f->wait_reason = reason;
     f->wait_object = object;
@@ -299,7 +315,7 @@ void Scheduler::unlist_reclaim(Fiber* f) {
 
 void Scheduler::ready(Fiber* f, Status status) {
     if (f->state != FiberState::parked) return;
-    timers_.cancel(&f->timer);
+    f->deadline = Instant::max();  // the heap entry, if any, is dropped when it fires
     if (f->in_reclaim_list) unlist_reclaim(f);
     f->wake_status = status;
     f->wait_unlink = nullptr;
@@ -558,9 +574,9 @@ void Scheduler::dump(int fd) const {
             n += std::snprintf(line + n, sizeof line - n, " on %s (%p) for %.1f ms",
                                f->wait_reason ? f->wait_reason : "?", f->wait_object,
                                to_ms(now - f->parked_at));
-            if (f->timer.queued())
+            if (f->deadline != Instant::max())
                 n += std::snprintf(line + n, sizeof line - n, ", deadline in %.1f ms",
-                                   to_ms(f->timer.when - now));
+                                   to_ms(f->deadline - now));
             if (f->compacted) n += std::snprintf(line + n, sizeof line - n, " [stack compacted]");
         }
         if (f->cancel_requested) n += std::snprintf(line + n, sizeof line - n, " [cancel requested]");

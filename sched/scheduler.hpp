@@ -117,6 +117,11 @@ public:
     // --- timers ------------------------------------------------------------
     TimerHeap& timers() { return timers_; }
     Instant now() const { return now_; }  // as of the current loop round
+    // A deadline d from now, by the loop's clock (no clock read; off by at
+    // most the time since the loop last polled). For the hot paths.
+    Deadline deadline_after(Duration d) const {
+        return d >= Instant::max() - now_ ? Deadline::never() : Deadline::at(now_ + d);
+    }
 
     // --- introspection -----------------------------------------------------
     std::size_t live_fibers() const { return live_; }

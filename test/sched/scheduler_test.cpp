@@ -272,3 +272,25 @@ TEST_CASE("SIGQUIT prints the fiber dump and the process carries on") {
     CHECK(r.exit_code == 0);
     CHECK(r.err.find("'sleepy' parked on sleep") != std::string::npos);
 }
+
+TEST_CASE("deadlines are lazy in the heap but exact for the fiber: never early, never lost") {
+    run([] {
+        Event ev;
+        // A short wait that ends early leaves its entry in the heap...
+        go([&] { (void)sleep_for(2ms), ev.set(); });
+        CHECK(ev.wait(Deadline::after(20ms)) == Status::ok);
+        ev.clear();
+        // ...and a longer wait after it must not time out at that stale entry.
+        auto t0 = Clock::now();
+        CHECK(ev.wait(Deadline::after(60ms)) == Status::timeout);
+        CHECK(Clock::now() - t0 >= 60ms);
+        // A shorter deadline after a longer one is honoured too.
+        Event never;
+        auto h = go([&] { CHECK(never.wait(Deadline::after(10s)) == Status::cancelled); });
+        t0 = Clock::now();
+        CHECK(never.wait(Deadline::after(10ms)) == Status::timeout);
+        CHECK(Clock::now() - t0 < 5s);
+        h.cancel();
+        (void)h.join();
+    });
+}

@@ -1,0 +1,301 @@
+// Shared by the libFuzzer targets in test/fuzz: a failing check that libFuzzer
+// records as a crash, split points derived from the input, and a driver that
+// feeds a byte stream to RequestParser in pieces and records what came out.
+#pragma once
+
+#include <tendril/http/request_parser.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fuzz {
+
+[[noreturn]] inline void fail(const char* file, int line, const char* what, const std::string& detail) {
+    std::fprintf(stderr, "\n*** fuzz check failed at %s:%d: %s\n", file, line, what);
+    if (!detail.empty()) std::fprintf(stderr, "*** %s\n", detail.c_str());
+    std::fflush(stderr);
+    std::abort();  // libFuzzer saves the input as a crash
+}
+
+#define FUZZ_CHECK(cond, detail)                                               \
+    do {                                                                       \
+        if (!(cond)) ::fuzz::fail(__FILE__, __LINE__, #cond, (detail));        \
+    } while (0)
+
+// Printable form of bytes for failure messages.
+inline std::string show(std::string_view s, std::size_t max = 200) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size() && i < max; ++i) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c == '\r') out += "\\r";
+        else if (c == '\n') out += "\\n";
+        else if (c == '\\') out += "\\\\";
+        else if (c < 0x20 || c >= 0x7f) {
+            static const char* hex = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (s.size() > max) out += "...(" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
+
+// A small deterministic generator seeded from the input, so a crash input
+// replays with the same splits.
+class Rng {
+public:
+    explicit Rng(std::string_view data, std::uint64_t salt = 0) {
+        std::uint64_t h = 1469598103934665603ull ^ salt;  // FNV-1a
+        for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
+        s_ = h ? h : 0x9e3779b97f4a7c15ull;
+    }
+    std::uint64_t next() {
+        s_ ^= s_ << 13;
+        s_ ^= s_ >> 7;
+        s_ ^= s_ << 17;
+        return s_;
+    }
+    std::size_t below(std::size_t n) { return n ? static_cast<std::size_t>(next() % n) : 0; }
+
+private:
+    std::uint64_t s_;
+};
+
+// Ways of cutting n bytes into pieces (sorted cut offsets in (0, n)).
+inline std::vector<std::size_t> cuts_random(Rng& rng, std::size_t n, std::size_t max_cuts) {
+    std::vector<std::size_t> cuts;
+    if (n < 2) return cuts;
+    std::size_t k = 1 + rng.below(max_cuts);
+    for (std::size_t i = 0; i < k; ++i) cuts.push_back(1 + rng.below(n - 1));
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    return cuts;
+}
+
+inline std::vector<std::size_t> cuts_every(std::size_t n, std::size_t step) {
+    std::vector<std::size_t> cuts;
+    for (std::size_t i = step; i < n; i += step) cuts.push_back(i);
+    return cuts;
+}
+
+// Cut before and after every CR and LF, and after every ':' and ';': the
+// places where a value, a line or a chunk size ends.
+inline std::vector<std::size_t> cuts_at_syntax(std::string_view data) {
+    std::vector<std::size_t> cuts;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        char c = data[i];
+        if (c == '\r' || c == '\n') {
+            if (i > 0) cuts.push_back(i);
+            if (i + 1 < data.size()) cuts.push_back(i + 1);
+        } else if ((c == ':' || c == ';' || c == ' ') && i + 1 < data.size()) {
+            cuts.push_back(i + 1);
+        }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    return cuts;
+}
+
+inline bool allowed_parser_status(int s) {
+    switch (s) {
+    case 400: case 408: case 411: case 413: case 414: case 431: case 501: case 505: return true;
+    }
+    return false;
+}
+
+// What a parse of a stream produced, message by message.
+struct Message {
+    bool head = false, ended = false;
+    std::string method, target;
+    int version_major = 0, version_minor = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    bool keep_alive = false, chunked = false, expect_continue = false, upgrade = false;
+    std::optional<std::uint64_t> content_length;
+
+    bool operator==(const Message&) const = default;
+};
+
+struct Outcome {
+    std::vector<Message> messages;  // the last one may be unfinished
+    int error = 0;                  // error status, 0 if none
+    std::string error_message;
+    bool incomplete = false;        // input ended inside a message (started())
+
+    bool operator==(const Outcome& o) const {
+        return messages == o.messages && error == o.error && incomplete == o.incomplete;
+    }
+};
+
+inline std::string describe(const Message& m) {
+    std::string s = "  [" + std::string(m.head ? "head " : "") + (m.ended ? "ended " : "") + "] " + show(m.method) +
+                    " " + show(m.target) + " HTTP/" + std::to_string(m.version_major) + "." +
+                    std::to_string(m.version_minor) + " ka=" + std::to_string(m.keep_alive) +
+                    " chunked=" + std::to_string(m.chunked) + " cl=" +
+                    (m.content_length ? std::to_string(*m.content_length) : "-") + "\n";
+    for (auto& [n, v] : m.headers) s += "    " + show(n) + ": " + show(v) + "\n";
+    s += "    body(" + std::to_string(m.body.size()) + ")=" + show(m.body, 80) + "\n";
+    return s;
+}
+
+inline std::string describe(const Outcome& o) {
+    std::string s = "error=" + std::to_string(o.error) + " (" + o.error_message + ") incomplete=" +
+                    std::to_string(o.incomplete) + " messages=" + std::to_string(o.messages.size()) + "\n";
+    for (const Message& m : o.messages) s += describe(m);
+    return s;
+}
+
+inline std::string describe_cuts(const std::vector<std::size_t>& cuts) {
+    std::string s = "cuts:";
+    for (std::size_t i = 0; i < cuts.size() && i < 40; ++i) s += " " + std::to_string(cuts[i]);
+    if (cuts.size() > 40) s += " ...(" + std::to_string(cuts.size()) + ")";
+    return s;
+}
+
+// Feed `data` cut at `cuts` to one RequestParser, resetting it after each
+// message as a connection does, and check the parser's contract on every
+// call. Stops at the first error (or after max_messages).
+inline Outcome parse_stream(std::string_view data, const std::vector<std::size_t>& cuts,
+                            const tendril::http::ParserLimits& limits, std::size_t max_messages = 64) {
+    using tendril::http::RequestParser;
+    using Ev = RequestParser::Event;
+    Outcome out;
+    RequestParser p(limits);
+    std::string pending;  // received, not yet consumed
+    std::size_t prev = 0;
+    std::vector<std::size_t> ends = cuts;
+    ends.push_back(data.size());
+    Message cur;
+    std::size_t spins = 0;
+    const std::string ctx = describe_cuts(cuts);
+
+    auto check_head = [&](RequestParser& rp) {
+        auto& req = rp.request();
+        FUZZ_CHECK(rp.head_done(), ctx);
+        FUZZ_CHECK(!req.method.empty(), ctx);
+        FUZZ_CHECK(req.version_major == 1,
+                   "version " + std::to_string(req.version_major) + "." + std::to_string(req.version_minor));
+        FUZZ_CHECK(req.target.size() <= limits.max_request_line, "target of " + std::to_string(req.target.size()));
+        FUZZ_CHECK(req.headers.size() <= limits.max_headers, "headers: " + std::to_string(req.headers.size()));
+        std::size_t bytes = 0;
+        for (auto f : req.headers) bytes += f.name.size() + f.value.size();
+        FUZZ_CHECK(bytes <= limits.max_header_bytes, "header bytes: " + std::to_string(bytes));
+        for (auto f : req.headers) {
+            FUZZ_CHECK(!f.name.empty(), "empty header name; " + ctx);
+            FUZZ_CHECK(f.name.find_first_of(" \t\r\n:") == std::string_view::npos, "field name " + show(f.name));
+            FUZZ_CHECK(f.value.find_first_of("\r\n") == std::string_view::npos, "field value " + show(f.value));
+        }
+        // Framing is never ambiguous once the head is accepted.
+        FUZZ_CHECK(!(rp.chunked() && rp.content_length()), "chunked and Content-Length");
+        FUZZ_CHECK(!(rp.chunked() && req.version_minor == 0), "chunked in HTTP/1.0");
+        if (req.version_minor >= 1) FUZZ_CHECK(req.headers.get_all("Host").size() == 1, "Host count");
+        FUZZ_CHECK(req.headers.get_all("Content-Length").size() <= 1, "two Content-Lengths");
+        FUZZ_CHECK(rp.raw_request_line().size() <= limits.max_request_line, "raw line");
+        FUZZ_CHECK(rp.raw_request_line().find_first_of("\r\n") == std::string_view::npos, "raw line has CR/LF");
+    };
+
+    for (std::size_t end : ends) {
+        pending.append(data.data() + prev, end - prev);
+        prev = end;
+        for (;;) {
+            FUZZ_CHECK(++spins < 8 * data.size() + 64, "the parser does not make progress; " + ctx);
+            std::size_t used = ~std::size_t(0);
+            bool was_started = p.started();
+            Ev ev = p.feed(pending.data(), pending.size(), &used);
+            FUZZ_CHECK(used <= pending.size(), "consumed " + std::to_string(used) + " of " +
+                                                   std::to_string(pending.size()));
+            switch (ev) {
+            case Ev::need_more:
+                // Everything is consumed, except a method prefix held back
+                // until its end has arrived.
+                FUZZ_CHECK(used == pending.size() || (used == 0 && !p.started() && !was_started),
+                           "need_more with " + std::to_string(pending.size() - used) + " bytes left; " + ctx);
+                break;
+            case Ev::head:
+                FUZZ_CHECK(!cur.head, "two heads in one message; " + ctx);
+                check_head(p);
+                cur.head = true;
+                cur.method = p.request().method;
+                cur.target = p.request().target;
+                cur.version_major = p.request().version_major;
+                cur.version_minor = p.request().version_minor;
+                for (auto f : p.request().headers) cur.headers.emplace_back(f.name, f.value);
+                cur.keep_alive = p.keep_alive();
+                cur.chunked = p.chunked();
+                cur.expect_continue = p.expects_continue();
+                cur.upgrade = p.upgrade();
+                cur.content_length = p.content_length();
+                break;
+            case Ev::body: {
+                FUZZ_CHECK(cur.head, "body before head; " + ctx);
+                FUZZ_CHECK(p.has_body(), "body piece for a request without a body");
+                std::string_view piece = p.body_piece();
+                FUZZ_CHECK(!piece.empty(), "empty body piece; " + ctx);
+                // The piece lies inside what was just fed.
+                FUZZ_CHECK(piece.data() >= pending.data() && piece.data() + piece.size() <= pending.data() + used,
+                           "body piece outside the consumed input; " + ctx);
+                cur.body.append(piece);
+                if (cur.content_length)
+                    FUZZ_CHECK(cur.body.size() <= *cur.content_length, "body longer than Content-Length");
+                break;
+            }
+            case Ev::end:
+                FUZZ_CHECK(cur.head, "end before head; " + ctx);
+                if (cur.content_length && !cur.chunked)
+                    FUZZ_CHECK(cur.body.size() == *cur.content_length,
+                               "body of " + std::to_string(cur.body.size()) + " for Content-Length " +
+                                   std::to_string(*cur.content_length));
+                cur.ended = true;
+                break;
+            case Ev::error: {
+                int st = p.error_status();
+                FUZZ_CHECK(allowed_parser_status(st), "error status " + std::to_string(st));
+                FUZZ_CHECK(used == 0, "error consumed bytes");
+                // Once an error, always that error.
+                std::size_t u2 = 7;
+                FUZZ_CHECK(p.feed(pending.data(), pending.size(), &u2) == Ev::error && u2 == 0, "error not sticky");
+                FUZZ_CHECK(p.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, &u2) == Ev::error && u2 == 0,
+                           "error not sticky for fresh input");
+                FUZZ_CHECK(p.finish() == Ev::error && p.error_status() == st, "finish after error");
+                FUZZ_CHECK(p.error_status() == st, "error status changed");
+                out.error = st;
+                out.error_message = std::string(p.error_message());
+                FUZZ_CHECK(!out.error_message.empty(), "error without a message");
+                if (cur.head || cur.ended || !cur.body.empty()) out.messages.push_back(std::move(cur));
+                return out;
+            }
+            }
+            pending.erase(0, used);
+            if (ev == Ev::end) {
+                out.messages.push_back(std::move(cur));
+                cur = Message();
+                p.reset();
+                FUZZ_CHECK(!p.started() && !p.head_done() && p.error_status() == 0, "reset");
+                if (out.messages.size() >= max_messages) return out;
+            }
+            if (ev == Ev::need_more) break;
+        }
+    }
+    out.incomplete = p.started();
+    if (cur.head) out.messages.push_back(std::move(cur));
+    // The peer closing now: an error exactly when a message was under way.
+    Ev fin = p.finish();
+    if (out.incomplete) {
+        FUZZ_CHECK(fin == Ev::error && p.error_status() == 400, "finish() inside a message");
+    } else {
+        FUZZ_CHECK(fin == Ev::need_more, "finish() between messages");
+    }
+    return out;
+}
+
+}  // namespace fuzz
