@@ -87,7 +87,7 @@ char* ByteBuffer::prepare(std::size_t min) {
     return buf_ + end_;
 }
 
-void ByteBuffer::append(const void* p, std::size_t n) {
+void ByteBuffer::append_slow(const void* p, std::size_t n) {
     if (!n) return;
     std::memcpy(prepare(n), p, n);
     end_ += n;

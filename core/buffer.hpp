@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace tendril {
@@ -45,7 +46,14 @@ public:
     std::size_t writable() const { return cap_ - end_; }
     char* write_ptr() { return buf_ + end_; }
     void commit(std::size_t n) { end_ += n; }
-    void append(const void* p, std::size_t n);
+    void append(const void* p, std::size_t n) {
+        if (n <= cap_ - end_) {  // the common case, kept inline
+            std::memcpy(buf_ + end_, p, n);
+            end_ += n;
+            return;
+        }
+        append_slow(p, n);
+    }
     void append(std::string_view s) { append(s.data(), s.size()); }
 
     std::size_t capacity() const { return cap_; }
@@ -63,6 +71,7 @@ public:
     }
 
 private:
+    void append_slow(const void* p, std::size_t n);
     char* buf_ = nullptr;
     std::size_t cap_ = 0;
     std::size_t begin_ = 0;

@@ -2,6 +2,7 @@
 #include "tendril/http/request_parser.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <mutex>
 
 namespace tendril::http {
@@ -9,16 +10,19 @@ namespace tendril::http {
 namespace {
 
 
-bool is_tchar(unsigned char c) {
-    // RFC 9110 5.6.2 token characters.
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
+// RFC 9110 5.6.2 token characters, as a table (checked for every byte of
+// every header name).
+struct TcharTable {
+    bool t[256] = {};
+    constexpr TcharTable() {
+        for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+        for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+        for (int c = '0'; c <= '9'; ++c) t[c] = true;
+        for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = true;
     }
-    return false;
-}
+};
+constexpr TcharTable kTchar;
+inline bool is_tchar(unsigned char c) { return kTchar.t[c]; }
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -130,43 +134,53 @@ int RequestParser::check_head() {
     req_.method = http_method_str(static_cast<http_method>(p->method));
     if (p->http_major >= 2) return fail(505, "HTTP Version Not Supported");
     if (p->http_major == 0) return fail(400, "Bad request version (HTTP/0.9 is not served)");
-    Headers& h = req_.headers;
-    // Transfer codings: we decode chunked and nothing else.
-    int chunked = 0;
+    // One pass over the headers for the ones framing depends on.
+    int chunked = 0, lengths = 0, hosts = 0;
     bool other = false;
-    for (std::string_view v : h.get_all("Transfer-Encoding")) {
-        while (!v.empty()) {
-            auto comma = v.find(',');
-            std::string_view coding = trim(v.substr(0, comma));
-            if (iequals(coding, "chunked")) ++chunked;
-            else if (!coding.empty()) other = true;
-            if (comma == std::string_view::npos) break;
-            v.remove_prefix(comma + 1);
+    std::string_view length;
+    for (Headers::Field f : req_.headers) {
+        std::string_view v = f.value;
+        switch (f.name.size()) {
+        case 4:
+            if (iequals(f.name, "Host")) ++hosts;
+            break;
+        case 6:
+            if (iequals(f.name, "Expect") && req_.headers.has_token("Expect", "100-continue")) expect_continue_ = true;
+            break;
+        case 14:
+            if (iequals(f.name, "Content-Length")) ++lengths, length = trim(v);
+            break;
+        case 17:
+            if (!iequals(f.name, "Transfer-Encoding")) break;
+            // Transfer codings: we decode chunked and nothing else.
+            while (!v.empty()) {
+                auto comma = v.find(',');
+                std::string_view coding = trim(v.substr(0, comma));
+                if (iequals(coding, "chunked")) ++chunked;
+                else if (!coding.empty()) other = true;
+                if (comma == std::string_view::npos) break;
+                v.remove_prefix(comma + 1);
+            }
+            break;
         }
     }
     if (other) return fail(501, "Unsupported transfer coding");
     if (chunked > 1) return fail(400, "Bad Transfer-Encoding");
     if (chunked && p->http_major == 1 && p->http_minor == 0)
         return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-    if (chunked && h.contains("Content-Length")) return fail(400, "Content-Length with Transfer-Encoding");
+    if (chunked && lengths) return fail(400, "Content-Length with Transfer-Encoding");
     chunked_ = chunked == 1;
-    if (!chunked_) {
-        auto cls = h.get_all("Content-Length");
-        if (cls.size() > 1) return fail(400, "Duplicate Content-Length");
-        if (cls.size() == 1) {
-            std::string_view v = trim(cls[0]);
-            std::uint64_t n = 0;
-            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-            if (v.empty() || ec != std::errc() || end != v.data() + v.size())
-                return fail(400, "Bad Content-Length");
-            content_length_ = n;
-        }
+    if (lengths > 1) return fail(400, "Duplicate Content-Length");
+    if (lengths == 1) {
+        std::uint64_t n = 0;
+        auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+        if (length.empty() || ec != std::errc() || end != length.data() + length.size())
+            return fail(400, "Bad Content-Length");
+        content_length_ = n;
     }
-    auto hosts = h.get_all("Host");
-    if (hosts.size() > 1 || (hosts.empty() && p->http_major == 1 && p->http_minor >= 1))
+    if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1))
         return fail(400, "HTTP/1.1 requires exactly one Host header");
     keep_alive_ = http_should_keep_alive(p) != 0;
-    expect_continue_ = h.has_token("Expect", "100-continue");
     upgrade_ = p->upgrade;
     return 0;
 }
@@ -221,18 +235,18 @@ void RequestParser::map_parser_error(const char* data, std::size_t len) {
 }
 
 void RequestParser::capture_line(const char* data, std::size_t len) {
-    for (std::size_t i = 0; i < len && !raw_line_done_; ++i) {
-        char c = data[i];
-        if (c == '\n') {
-            if (!raw_line_.empty()) raw_line_done_ = true;  // leading empty lines are skipped
-            continue;
+    while (len > 0 && !raw_line_done_) {
+        if (raw_line_.empty()) {  // leading empty lines are skipped
+            while (len > 0 && (*data == '\r' || *data == '\n')) ++data, --len;
+            if (len == 0) return;
         }
-        if (c == '\r') continue;
-        if (raw_line_.size() >= limits_.max_request_line) {
-            raw_line_too_long_ = true;
-            continue;
-        }
-        raw_line_ += c;
+        const char* nl = static_cast<const char*>(std::memchr(data, '\n', len));
+        std::size_t n = nl ? static_cast<std::size_t>(nl - data) : len;
+        if (raw_line_.size() + n > limits_.max_request_line) raw_line_too_long_ = true;
+        else raw_line_.append(data, n);
+        if (!nl) return;
+        if (!raw_line_.empty() && raw_line_.back() == '\r') raw_line_.pop_back();
+        raw_line_done_ = true;
     }
 }
 
