@@ -83,6 +83,21 @@ Cpu process_cpu(pid_t pid) {
     return {utime / tick, stime / tick};
 }
 
+// The whole machine's busy and stolen CPU seconds so far (/proc/stat), to
+// tell how much else ran during a measurement on a shared box.
+struct MachineCpu {
+    double busy = 0, softirq = 0, steal = 0;
+};
+
+MachineCpu machine_cpu() {
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    return {(user + nice + system + irq) / tick, softirq / tick, steal / tick};
+}
+
 Cpu self_cpu() {
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
@@ -214,6 +229,9 @@ struct Phase {
     double seconds = 0;
     double mean_us = 0, p50_us = 0, p99_us = 0;
     Cpu server_cpu, client_cpu;
+    double other_cpu = 0;  // busy CPU-seconds of the rest of the machine
+    double softirq = 0;    // the machine's softirq time (loopback delivery, mostly ours)
+    double steal = 0;
     long errors = 0;
     std::string first_error;
 };
@@ -290,6 +308,7 @@ Phase run_phase(const SocketAddress& at, int nconn, const Options& opt, pid_t se
     yield();  // let every client reach start.wait()
     Cpu s0 = server_pid > 0 ? process_cpu(server_pid) : Cpu{};
     Cpu c0 = self_cpu();
+    MachineCpu m0 = machine_cpu();
     Instant t0 = Clock::now();
     end = t0 + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(opt.duration));
     start.set();
@@ -297,6 +316,11 @@ Phase run_phase(const SocketAddress& at, int nconn, const Options& opt, pid_t se
     ph.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     ph.client_cpu = self_cpu() - c0;
     if (server_pid > 0) ph.server_cpu = process_cpu(server_pid) - s0;
+    MachineCpu m1 = machine_cpu();
+    // In --connect mode without --server-pid the server's CPU lands here.
+    ph.other_cpu = std::max(0.0, m1.busy - m0.busy - ph.client_cpu.total() - ph.server_cpu.total());
+    ph.steal = m1.steal - m0.steal;
+    ph.softirq = m1.softirq - m0.softirq;
     watchdog.cancel();
     (void)watchdog.join();
     for (auto& s : socks) s.close();
@@ -339,10 +363,10 @@ void print_report(const std::vector<Phase>& phases, const Options& opt, const st
     if (opt.count > 0) std::printf(" %ld requests per connection;", opt.count);
     else std::printf(" %.1f s per run;", opt.duration);
     std::printf(" %ld CPUs, %s poller\n", ::sysconf(_SC_NPROCESSORS_ONLN), Poller::backend());
-    std::printf(" %s\n", std::string(112, '-').c_str());
-    std::printf(" %5s %11s %7s %12s %10s %9s %9s %13s %13s %13s\n", "conns", "requests", "secs", "requests/s",
+    std::printf(" %s\n", std::string(132, '-').c_str());
+    std::printf(" %5s %11s %7s %12s %10s %9s %9s %13s %13s %13s %8s %10s\n", "conns", "requests", "secs", "requests/s",
                 "mean lat", "p50", "p99", same_process ? "process CPU" : "server CPU", "req/srv-CPU-s",
-                "client CPU");
+                "client CPU", "softirq", "other CPU");
     for (const Phase& p : phases) {
         double rps = p.seconds > 0 ? static_cast<double>(p.requests) / p.seconds : 0;
         char scpu[32] = "-", per[32] = "-", ccpu[32];
@@ -360,14 +384,23 @@ void print_report(const std::vector<Phase>& phases, const Options& opt, const st
                 std::snprintf(per, sizeof per, "%s", thousands(static_cast<double>(p.requests) / p.client_cpu.total()).c_str());
             std::snprintf(ccpu, sizeof ccpu, "(same)");
         }
-        std::printf(" %5d %11s %7.2f %12s %7.1f us %6.1f us %6.1f us %13s %13s %13s\n", p.connections,
+        char other[32], soft[32];
+        std::snprintf(other, sizeof other, "%.2f s", p.other_cpu);
+        std::snprintf(soft, sizeof soft, "%.2f s", p.softirq);
+        std::printf(" %5d %11s %7.2f %12s %7.1f us %6.1f us %6.1f us %13s %13s %13s %8s %10s\n", p.connections,
                     thousands(static_cast<double>(p.requests)).c_str(), p.seconds, thousands(rps).c_str(), p.mean_us,
-                    p.p50_us, p.p99_us, scpu, per, ccpu);
+                    p.p50_us, p.p99_us, scpu, per, ccpu, soft, other);
+        if (p.steal > 0.05 * p.seconds)
+            std::printf("       the hypervisor stole %.2f CPU-s during this run\n", p.steal);
         if (p.errors) std::printf("       %ld error(s); the first: %s\n", p.errors, p.first_error.c_str());
     }
     std::printf("\n   server CPU     user + sys seconds of the server process during the run (%% of the run's wall time)\n"
                 "   req/srv-CPU-s  requests per CPU-second the server spent: its efficiency, whoever is the bottleneck\n"
-                "   latency        one request: write_all of the message to the last byte of its echo read back\n");
+                "   latency        one request: write_all of the message to the last byte of its echo read back\n"
+                "   softirq        the machine's softirq CPU-seconds meanwhile: mostly loopback delivery done on behalf\n"
+                "                  of server and clients but charged to no process (not in their CPU figures)\n"
+                "   other CPU      busy CPU-seconds of everything else on the machine meanwhile (other processes):\n"
+                "                  well above 0 means the figures were taken on a busy machine\n");
 }
 
 }  // namespace

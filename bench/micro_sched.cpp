@@ -22,6 +22,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,13 +147,13 @@ Stat clock_read(int rounds, long n) {
 // --- the benchmarks, run inside a fiber ------------------------------------------------
 
 struct Sizes {
-    long yields = 1'000'000;
+    long yields = 500'000;
     long spawn = 100'000;
     long spawn_batch = 1'000;
-    long pingpong = 300'000;
-    long buffered = 2'000'000;
-    long select_ready = 2'000'000;
-    long timers = 2'000'000;
+    long pingpong = 200'000;
+    long buffered = 1'000'000;
+    long select_ready = 1'000'000;
+    long timers = 1'000'000;
     long pending_timers = 10'000;
 };
 
@@ -182,9 +183,18 @@ double spawn_join(long total, long batch, Body body) {
     return ns_since(t0) / static_cast<double>(total);
 }
 
-double chan_pingpong(long n, bool deadlines) {
+enum class Deadlines { none, after, loop_clock };
+
+double chan_pingpong(long n, Deadlines deadlines = Deadlines::none) {
     Channel<long> ping(0), pong(0);
-    auto dl = [deadlines] { return deadlines ? Deadline::after(std::chrono::seconds(30)) : Deadline::never(); };
+    Scheduler* s = Scheduler::current();
+    auto dl = [deadlines, s] {
+        switch (deadlines) {
+        case Deadlines::after: return Deadline::after(std::chrono::seconds(30));
+        case Deadlines::loop_clock: return s->deadline_after(std::chrono::seconds(30));
+        default: return Deadline::never();
+        }
+    };
     Instant t0 = Clock::now();
     auto b = go([&] {
         long v;
@@ -271,10 +281,16 @@ double select_ready(long n, bool with_select) {
     return ns;
 }
 
+double g_sleep_switches = 0;  // scheduler switches per sleep_for(0), last round
+
 double sleep_zero(long n) {
+    Scheduler* s = Scheduler::current();
+    std::uint64_t sw0 = s->counters().switches;
     Instant t0 = Clock::now();
     for (long i = 0; i < n; ++i) (void)sleep_for(Duration::zero());
-    return ns_since(t0) / static_cast<double>(n);
+    double ns = ns_since(t0) / static_cast<double>(n);
+    g_sleep_switches = static_cast<double>(s->counters().switches - sw0) / static_cast<double>(n);
+    return ns;
 }
 
 // insert + cancel against a heap already holding `pending` timers, 1..11 s out.
@@ -318,9 +334,9 @@ struct PendingTimers {
 
 void run_cpu_benchmarks(int rounds, const Sizes& z) {
     const std::string sw = "fiber switch";
-    Stat fc = bare_fcontext(rounds, 20'000'000);
+    Stat fc = bare_fcontext(rounds, 10'000'000);
     add(sw, "bare fcontext round trip (jump there and back)", fc, "Boost.Context alone");
-    Stat clk = clock_read(rounds, 5'000'000);
+    Stat clk = clock_read(rounds, 2'000'000);
     add(sw, "  reference: Clock::now() (steady_clock)", clk, "the loop reads it twice per round");
 
     Stat yrt{}, spawn{}, spawn16{};
@@ -338,10 +354,10 @@ void run_cpu_benchmarks(int rounds, const Sizes& z) {
             return spawn_join(z.spawn, z.spawn_batch, [] { (void)touch_stack<16 * 1024>(); });
         });
         add(sp, "spawn + join, fiber touching 16 KiB of stack", spawn16,
-            fmt("+%.0f ns for the 16 KiB", spawn16.med - spawn.med));
+            fmt("%+.0f ns for the 16 KiB", spawn16.med - spawn.med));
 
         const std::string ch = "channels";
-        Stat pp = measure(rounds, [&] { return chan_pingpong(z.pingpong, false); });
+        Stat pp = measure(rounds, [&] { return chan_pingpong(z.pingpong); });
         add(ch, "unbuffered ping-pong, per round trip", pp, "send + recv each way, 2 parks");
         Stat buf = measure(rounds, [&] { return chan_buffered(z.buffered); });
         add(ch, "buffered (1024) 1 producer -> 1 consumer, per item", buf,
@@ -350,27 +366,32 @@ void run_cpu_benchmarks(int rounds, const Sizes& z) {
         const std::string se = "select over 2 channels";
         Stat sel = measure(rounds, [&] { return select_pingpong(z.pingpong); });
         add(se, "select ping-pong (receiver parks in select), round trip", sel,
-            fmt("+%.0f ns over the plain ping-pong", sel.med - pp.med));
+            fmt("%+.0f ns over the plain ping-pong", sel.med - pp.med));
         Stat trs = measure(rounds, [&] { return select_ready(z.select_ready, false); });
         add(se, "  baseline: try_send + try_recv, one fiber", trs);
         Stat srd = measure(rounds, [&] { return select_ready(z.select_ready, true); });
         add(se, "try_send + select (a case ready, no park)", srd,
             fmt("select itself ~%.0f ns", srd.med - trs.med));
 
-        const std::string ti = "timers (" + std::to_string(z.pending_timers) + " pending)";
-        Stat sz = measure(rounds, [&] { return sleep_zero(z.timers); });
-        add(ti, "sleep_for(0)", sz, "no park, no heap: 3 clock reads");
+        const std::string ti = "timers (heap and deadline rows: " + std::to_string(z.pending_timers) + " timers pending)";
+        Stat sz = measure(rounds, [&] { return sleep_zero(z.timers / 4); });
+        add(ti, "sleep_for(0)", sz,
+            g_sleep_switches >= 0.5 ? fmt("parks: %.2f switches per call", g_sleep_switches)
+                                    : std::string("returns at once, no switch"));
         Stat hr = measure(rounds, [&] { return heap_insert_cancel(z.timers, z.pending_timers, false); });
         add(ti, "TimerHeap insert + cancel, random due time", hr);
         Stat he = measure(rounds, [&] { return heap_insert_cancel(z.timers, z.pending_timers, true); });
         add(ti, "TimerHeap insert + cancel, due before all others", he, "sifts to the root");
-        Stat ppd;
+        Stat ppd, ppl;
         {
             PendingTimers pending(z.pending_timers);
-            ppd = measure(rounds, [&] { return chan_pingpong(z.pingpong, true); });
+            ppd = measure(rounds, [&] { return chan_pingpong(z.pingpong, Deadlines::after); });
+            ppl = measure(rounds, [&] { return chan_pingpong(z.pingpong, Deadlines::loop_clock); });
         }
-        add(ti, "unbuffered ping-pong with a Deadline on every op", ppd,
-            fmt("+%.0f ns: 2 parks with a timer each", ppd.med - pp.med));
+        add(ti, "unbuffered ping-pong, Deadline::after(30s) on every op", ppd,
+            fmt("%+.0f ns over no deadline (4 ops per round trip)", ppd.med - pp.med));
+        add(ti, "unbuffered ping-pong, deadline_after(30s) (loop clock)", ppl,
+            fmt("%+.0f ns over no deadline", ppl.med - pp.med));
     }, SchedulerOptions{});
 }
 
@@ -510,6 +531,29 @@ ParkResult park_in_child(StackReclaim mode, long n) {
     return r;
 }
 
+// --- the machine ---------------------------------------------------------------------
+
+// Busy CPU-seconds of the whole machine so far (/proc/stat), and of this
+// process with its waited-for children, to tell whether the figures were
+// taken on a busy machine.
+double machine_busy() {
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+    f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
+    return (user + nice + system + irq + softirq) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu() {
+    double t = 0;
+    for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+        rusage ru{};
+        ::getrusage(who, &ru);
+        t += ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    }
+    return t;
+}
+
 // --- the report ----------------------------------------------------------------------
 
 void print_rows(int rounds) {
@@ -603,6 +647,7 @@ int main(int argc, char** argv) {
         ::unsetenv("TENDRIL_STACK_RECLAIM");
     }
     Instant t_start = Clock::now();
+    double busy0 = machine_busy(), own0 = own_cpu();
 
     // Memory first, while this process has no stacks or heap the children
     // would inherit (shared pages would hide the ones they touch).
@@ -632,6 +677,10 @@ int main(int argc, char** argv) {
 
     std::printf("\n reference points: a bare fcontext round trip is ~8 ns on this kind of machine; Go's unbuffered "
                 "channel\n round trip between two goroutines is a few hundred ns.\n");
-    std::printf(" (%.1f s in all)\n", std::chrono::duration<double>(Clock::now() - t_start).count());
+    double wall = std::chrono::duration<double>(Clock::now() - t_start).count();
+    double other = std::max(0.0, machine_busy() - busy0 - (own_cpu() - own0));
+    std::printf(" %.1f s in all; meanwhile the rest of the machine was busy %.1f CPU-s (%.2f of %ld CPUs on average)%s\n",
+                wall, other, wall > 0 ? other / wall : 0.0, ::sysconf(_SC_NPROCESSORS_ONLN),
+                wall > 0 && other / wall > 0.25 ? ": a busy machine, expect noise" : "");
     return 0;
 }

@@ -13,7 +13,9 @@ namespace tendril {
 
 int open_beneath(int dir_fd, const std::string& dir_path, const std::string& relative) {
     open_how how{};
-    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+    // writer -- and stall every fiber of the thread. No effect on files.
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     const char* rel = relative.empty() ? "." : relative.c_str();
     long fd = ::syscall(SYS_openat2, dir_fd, rel, &how, sizeof how);

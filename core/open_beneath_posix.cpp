@@ -23,7 +23,7 @@ int open_beneath_by_realpath(int dir_fd, const std::string& dir_path, const std:
         errno = EXDEV;
         return -1;
     }
-    return ::open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    return ::open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);  // a FIFO must not block
 }
 
 }  // namespace tendril

@@ -36,16 +36,19 @@ std::string http_date(std::time_t t) {
     return std::string(buf, static_cast<std::size_t>(n));
 }
 
-std::string_view http_date_now() {
+// The text for this second, formatted again only when the second changes.
+static std::string_view cached(Cache& c, std::string (*format)(std::time_t)) {
     std::time_t now = std::time(nullptr);
-    if (now != t_cache.second) {
-        std::string s = http_date(now);
-        std::memcpy(t_cache.text, s.data(), s.size());
-        t_cache.len = s.size();
-        t_cache.second = now;
+    if (now != c.second) {
+        std::string s = format(now);
+        std::memcpy(c.text, s.data(), s.size());
+        c.len = s.size();
+        c.second = now;
     }
-    return {t_cache.text, t_cache.len};
+    return {c.text, c.len};
 }
+
+std::string_view http_date_now() { return cached(t_cache, http_date); }
 
 std::optional<std::time_t> parse_http_date(std::string_view s) {
     std::string str(s);
@@ -82,19 +85,6 @@ std::string log_date_time(std::time_t t) {
     return std::string(buf, static_cast<std::size_t>(n));
 }
 
-}  // namespace tendril::http
-
-namespace tendril::http {
-
-std::string_view log_date_time_now() {
-    std::time_t now = std::time(nullptr);
-    if (now != t_log_cache.second) {
-        std::string s = log_date_time(now);
-        std::memcpy(t_log_cache.text, s.data(), s.size());
-        t_log_cache.len = s.size();
-        t_log_cache.second = now;
-    }
-    return {t_log_cache.text, t_log_cache.len};
-}
+std::string_view log_date_time_now() { return cached(t_log_cache, log_date_time); }
 
 }  // namespace tendril::http

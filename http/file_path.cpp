@@ -10,7 +10,7 @@ std::optional<std::string> target_to_relative_path(std::string_view target, std:
         if (why) *why = reason;
         return std::nullopt;
     };
-    target = target.substr(0, target.find_first_of("?#"));
+    target = target_path(target);
     if (target.empty() || target.front() != '/') return refuse("the path must start with /");
     auto decoded = percent_decode(target);
     if (!decoded) return refuse("bad percent-encoding in the path");

@@ -267,7 +267,8 @@ void BaseHTTPRequestHandler::finish_head_now() {
 std::string_view BaseHTTPRequestHandler::body_next() {
     if (body_done_) return {};
     // 100 Continue only makes sense before any of the final response left.
-    if (!continue_sent_ && parser_.expects_continue() && parser_.has_body() && !response_flushed_) {
+    // Never to an HTTP/1.0 client: it cannot know a 1xx (RFC 9110 10.1.1).
+    if (!continue_sent_ && http11_ && parser_.expects_continue() && parser_.has_body() && !response_flushed_) {
         continue_sent_ = true;
         if (!handle_expect_100()) {
             refused_body_ = body_done_ = true;
@@ -350,12 +351,15 @@ bool BaseHTTPRequestHandler::drain_body() {
     if (body_done_) return !refused_body_;
     // The client waits for 100 Continue before it sends the body: it never
     // got one, so what follows on this connection is unknowable.
-    if (parser_.expects_continue() && parser_.has_body() && !continue_sent_) return false;
+    if (http11_ && parser_.expects_continue() && parser_.has_body() && !continue_sent_) return false;
     std::size_t drained = piece_.size();
     piece_ = {};
     while (!body_done_) {
         drained += body_next().size();
-        if (drained > config_->drain_limit) return false;
+        if (drained > config_->drain_limit) {
+            linger_ = true;  // the rest is still coming: close gently
+            return false;
+        }
     }
     return true;
 }

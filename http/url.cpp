@@ -33,6 +33,18 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space
     return out;
 }
 
+std::string_view target_path(std::string_view target) {
+    target = target.substr(0, target.find_first_of("?#"));
+    if (!target.empty() && target.front() != '/') {
+        auto scheme = target.find("://");
+        if (scheme != std::string_view::npos) {
+            auto slash = target.find('/', scheme + 3);
+            target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+        }
+    }
+    return target;
+}
+
 std::optional<std::string> query_param(std::string_view query, std::string_view name) {
     while (!query.empty()) {
         auto amp = query.find('&');

@@ -35,16 +35,9 @@ public:
     Channel& operator=(const Channel&) = delete;
 
     [[nodiscard]] Status send(T value, Deadline deadline = {}) {
-        if (closed_) return Status::closed;
-        if (WaitNode* r = recvq_.pop_front()) {
-            hand_to(r, std::move(value));
-            return Status::ok;
-        }
-        if (!buf_.full()) {
-            buf_.push(std::move(value));
-            return Status::ok;
-        }
-        return park_on(sendq_, &value, "channel send", deadline);
+        Status st = try_send_ref(value);
+        if (st != Status::full) return st;
+        return wait_in(sendq_, "channel send", this, deadline, &value);
     }
 
     [[nodiscard]] Status recv(T& out, Deadline deadline = {}) {
@@ -60,16 +53,7 @@ public:
         return v;
     }
 
-    [[nodiscard]] Status try_send(T value) {
-        if (closed_) return Status::closed;
-        if (WaitNode* r = recvq_.pop_front()) {
-            hand_to(r, std::move(value));
-            return Status::ok;
-        }
-        if (buf_.full()) return Status::full;
-        buf_.push(std::move(value));
-        return Status::ok;
-    }
+    [[nodiscard]] Status try_send(T value) { return try_send_ref(value); }
     [[nodiscard]] Status try_recv(T& out) {
         std::optional<T> v;
         if (!take_now(v)) return closed_ ? Status::closed : Status::empty;
@@ -145,12 +129,8 @@ public:
     public:
         SendCase(Channel& ch, T value) : ch_(ch), value_(std::move(value)) {}
         bool try_now(Status& st) override {
-            if (ch_.closed_) {
-                st = Status::closed;
-                return true;
-            }
             st = ch_.try_send_ref(value_);
-            return st == Status::ok;
+            return st != Status::full;
         }
         void enqueue(WaitNode* n) override {
             n->slot = &value_;
@@ -177,6 +157,7 @@ private:
     }
 
     Status try_send_ref(T& value) {
+        if (closed_) return Status::closed;
         if (WaitNode* r = recvq_.pop_front()) {
             hand_to(r, std::move(value));
             return Status::ok;
@@ -210,21 +191,9 @@ private:
     Status recv_into(std::optional<T>& out, Deadline deadline) {
         if (take_now(out)) return Status::ok;
         if (closed_) return Status::closed;
-        Status st = park_on(recvq_, &out, "channel recv", deadline);
+        Status st = wait_in(recvq_, "channel recv", this, deadline, &out);
         if (st == Status::ok && !out) return Status::closed;
         return st;
-    }
-
-    Status park_on(WaitQueue& q, void* slot, const char* reason, Deadline deadline) {
-        Fiber* f = Scheduler::current_fiber();
-        if (!f) fatal("Channel: blocking %s outside a fiber", reason);
-        WaitNode& n = f->node;
-        n.fiber = f;
-        n.select = nullptr;
-        n.slot = slot;
-        n.flags = 0;
-        q.push_back(&n);
-        return f->sched->park(reason, this, unlink_wait_node, deadline);
     }
 
     RingBuffer<T> buf_;

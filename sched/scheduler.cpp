@@ -626,13 +626,13 @@ Scheduler& need_scheduler(const char* what) {
 }
 }  // namespace
 
-Status wait_in(WaitQueue& queue, const char* reason, const void* object, Deadline deadline) {
+Status wait_in(WaitQueue& queue, const char* reason, const void* object, Deadline deadline, void* slot) {
     Scheduler& s = need_scheduler(reason);
     Fiber* f = Scheduler::current_fiber();
     WaitNode& n = f->node;
     n.fiber = f;
     n.select = nullptr;
-    n.slot = nullptr;
+    n.slot = slot;
     n.flags = 0;
     queue.push_back(&n);
     return s.park(reason, object, unlink_wait_node, deadline);

@@ -229,9 +229,10 @@ FiberHandle go(F&& fn, const FiberOptions& options = {}) {
 }
 
 // Park the current fiber in `queue` (FIFO) until a waker calls wake_node()
-// on its node, the deadline passes or it is cancelled. For primitives.
+// on its node, the deadline passes or it is cancelled. For primitives;
+// `slot` is for the waker (the value a channel hands over).
 [[nodiscard]] Status wait_in(WaitQueue& queue, const char* reason, const void* object,
-                             Deadline deadline = {});
+                             Deadline deadline = {}, void* slot = nullptr);
 
 // Let every other ready fiber run once.
 void yield();

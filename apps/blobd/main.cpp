@@ -15,6 +15,7 @@
 #include <tendril/http/file_path.hpp>
 #include <tendril/http/range.hpp>
 #include <tendril/http/server.hpp>
+#include <tendril/http/url.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -62,9 +63,8 @@ public:
 private:
     bool open_target(FileDescriptor* file, std::string* name) {
         if (!cfg_.blob.empty()) {
-            std::string_view p = std::string_view(path).substr(0, path.find('?'));
-            if (p != "/") return not_found("no such blob: this server serves its one blob at /"), false;
-            file->fd = ::open(cfg_.blob.c_str(), O_RDONLY | O_CLOEXEC);
+            if (http::target_path(path) != "/") return not_found("no such blob: this server serves its one blob at /"), false;
+            file->fd = ::open(cfg_.blob.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
             if (file->fd < 0) return not_found(why(errno)), false;
             auto slash = cfg_.blob.rfind('/');
             *name = slash == std::string::npos ? cfg_.blob : cfg_.blob.substr(slash + 1);
@@ -73,7 +73,11 @@ private:
         std::string reason;
         auto rel = http::target_to_relative_path(path, &reason);
         if (!rel) return not_found(reason), false;
-        file->fd = open_beneath(cfg_.root_fd, cfg_.root, *rel);
+        // "/notes.txt/" names a directory: let the kernel refuse a file there.
+        std::string_view p = http::target_path(path);
+        bool as_directory = !rel->empty() && (p.back() == '/' || (p.size() >= 3 && (p.substr(p.size() - 3) == "%2F" ||
+                                                                                   p.substr(p.size() - 3) == "%2f")));
+        file->fd = open_beneath(cfg_.root_fd, cfg_.root, as_directory ? *rel + "/" : *rel);
         if (file->fd < 0) return not_found(why(errno)), false;
         auto slash = rel->rfind('/');
         *name = slash == std::string::npos ? *rel : rel->substr(slash + 1);
@@ -91,12 +95,7 @@ private:
     }
 
     void not_found(const std::string& reason) {
-        std::string body = "404 not found: " + reason + "\n";
-        send_response(404);
-        send_header("Content-Type", "text/plain; charset=utf-8");
-        send_header("Content-Length", std::to_string(body.size()));
-        end_headers();
-        wfile.write(body);
+        send(http::Response(404, "404 not found: " + reason + "\n", "text/plain; charset=utf-8"));
     }
 
     void serve(int fd, const struct stat& st, const std::string& name) {
@@ -116,13 +115,10 @@ private:
             if (!if_range || *if_range == etag || *if_range == last_modified) range = http::parse_range(*r, size);
         }
         if (range.kind == http::ByteRange::Kind::unsatisfiable) {
-            send_response(416);
-            send_header("Content-Range", "bytes */" + std::to_string(size));
-            send_header("Content-Type", "text/plain; charset=utf-8");
-            std::string body = "416 range not satisfiable: the file has " + std::to_string(size) + " bytes\n";
-            send_header("Content-Length", std::to_string(body.size()));
-            end_headers();
-            return wfile.write(body);
+            http::Response r(416, "416 range not satisfiable: the file has " + std::to_string(size) + " bytes\n",
+                             "text/plain; charset=utf-8");
+            r.headers.add("Content-Range", "bytes */" + std::to_string(size));
+            return send(r);
         }
         bool partial = range.kind == http::ByteRange::Kind::satisfiable;
         std::uint64_t first = partial ? range.first : 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <tendril/http/server.hpp>
+#include <tendril/http/url.hpp>
 #include <tendril/sched/channel.hpp>
 #include <tendril/sched/select.hpp>
 
@@ -74,7 +75,7 @@ public:
     explicit CometHandler(Waiters& waiters) : waiters_(waiters) {}
 
     void do_GET() override {
-        std::string_view route = std::string_view(path).substr(0, path.find('?'));
+        std::string_view route = http::target_path(path);
         if (route == "/wait") return wait();
         if (route == "/notify") return text(std::to_string(waiters_.notify()));
         if (route == "/app") return page();
@@ -106,23 +107,13 @@ private:
         abort_connection();
     }
 
-    void text(const std::string& body) {
-        send_response(200);
-        send_header("Content-Type", "text/plain");
-        send_header("Content-Length", std::to_string(body.size()));
-        send_header("Cache-Control", "no-store");
-        end_headers();
-        wfile.write(body);
+    void text(std::string body) {
+        http::Response r(200, std::move(body), "text/plain");
+        r.headers.add("Cache-Control", "no-store");
+        send(r);
     }
 
-    void page() {
-        std::string_view body(kAppPage, sizeof kAppPage - 1);
-        send_response(200);
-        send_header("Content-Type", "text/html; charset=utf-8");
-        send_header("Content-Length", std::to_string(body.size()));
-        end_headers();
-        wfile.write(body);
-    }
+    void page() { send(http::Response(200, std::string(kAppPage, sizeof kAppPage - 1), "text/html; charset=utf-8")); }
 
     Waiters& waiters_;
 };

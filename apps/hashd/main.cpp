@@ -43,12 +43,7 @@ private:
         }
         // Reading the first piece sends 100 Continue when the client asked.
         for (std::string_view piece; !(piece = rfile.read_chunk()).empty();) digest->update(piece);
-        std::string hex = digest->hex_digest();
-        send_response(200);
-        send_header("Content-Type", "text/plain; charset=utf-8");
-        send_header("Content-Length", std::to_string(hex.size()));
-        end_headers();
-        wfile.write(hex);
+        send(http::Response(200, digest->hex_digest(), "text/plain; charset=utf-8"));
     }
 };
 

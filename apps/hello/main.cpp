@@ -11,18 +11,17 @@ using tendril::http::BaseHTTPRequestHandler;
 class HelloHandler : public BaseHTTPRequestHandler {
 public:
     void do_GET() override {
-        if (path == "/plaintext") reply("text/plain", "Hello, World!");
-        else if (path == "/json") reply("application/json", R"({"message":"Hello, World!"})");
-        else send_error(404, "Not Found", "Try /plaintext or /json");
-    }
-
-private:
-    void reply(std::string_view type, std::string_view body) {
-        send_response(200);
-        send_header("Content-Type", type);
-        send_header("Content-Length", std::to_string(body.size()));
-        end_headers();
-        wfile.write(body);
+        if (path == "/plaintext") {
+            send_response(200);
+            send_header("Content-Type", "text/plain");
+            send_header("Content-Length", "13");
+            end_headers();
+            wfile.write("Hello, World!");
+        } else if (path == "/json") {
+            send(tendril::http::Response(200, R"({"message":"Hello, World!"})", "application/json"));
+        } else {
+            send_error(404, "Not Found", "Try /plaintext or /json");
+        }
     }
 };
 

@@ -11,7 +11,6 @@ Every wait is bounded: sockets have timeouts, subprocesses have timeouts, polls 
 deadlines, and every App is stopped by its context manager.
 """
 import hashlib
-import http.client
 import os
 import re
 import shutil
@@ -24,7 +23,6 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
 import urllib.request
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))

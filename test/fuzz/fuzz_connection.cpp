@@ -200,7 +200,9 @@ void run_connection(std::string_view in, const Setup& setup) {
     std::string escaped;  // an exception that left handle()
 
     tendril::run([&] {
-        auto [server_sock, client_sock] = Socket::pair();
+        auto sockets = Socket::pair();  // (clang 14 cannot capture structured bindings)
+        Socket& server_sock = sockets.first;
+        Socket& client_sock = sockets.second;
         FUZZ_CHECK(server_sock.is_open() && client_sock.is_open(), "socketpair");
         FiberHandle server = go(
             [&] {
@@ -255,6 +257,11 @@ void run_connection(std::string_view in, const Setup& setup) {
     });
     FUZZ_CHECK(handler_done && server_closed, "the connection did not finish");
     FUZZ_CHECK(escaped.empty(), "an exception escaped handle(): " + escaped);
+
+    if (std::getenv("FUZZ_VERBOSE"))
+        std::fprintf(stderr, "--- %s%s, %zu cuts: %zu requests seen\n%s\n", setup.http10 ? "HTTP/1.0 " : "",
+                     setup.policy.mode == BodyPolicy::Mode::buffered ? "buffered" : "streamed", setup.cuts.size(),
+                     seen.size(), fuzz::show(out, 4000).c_str());
 
     // The requests the handler saw are those in the input, in order.
     FUZZ_CHECK(seen.size() <= expect.messages.size(),

@@ -117,7 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t len)
     auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
     if (size_text.empty() || ec != std::errc() || end != size_text.data() + size_text.size()) {
         size = 0;
-        std::memcpy(&size, size_text.data(), std::min<std::size_t>(size_text.size(), 8));
+        if (!size_text.empty()) std::memcpy(&size, size_text.data(), std::min<std::size_t>(size_text.size(), 8));
     }
     check(header, size);
     // The boundaries around the size, where off-by-ones live.

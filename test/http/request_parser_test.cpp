@@ -4,6 +4,7 @@
 
 #include <tendril/http/message.hpp>
 #include <tendril/http/request_parser.hpp>
+#include <tendril/http/url.hpp>
 
 #include <string>
 #include <vector>
@@ -223,4 +224,12 @@ TEST_CASE("Request and Response are values that round-trip through bytes") {
     auto head = Response::parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true);
     REQUIRE(head.ok());
     CHECK(head->body.empty());
+}
+
+TEST_CASE("target_path: origin form and the absolute form servers must accept") {
+    CHECK(target_path("/a/b?x=1") == "/a/b");
+    CHECK(target_path("/") == "/");
+    CHECK(target_path("http://example.com:8080/wait?x") == "/wait");
+    CHECK(target_path("http://example.com") == "/");
+    CHECK(target_path("*") == "*");
 }
