@@ -23,8 +23,9 @@ public:
     static constexpr Deadline never() { return Deadline(); }
     static constexpr Deadline at(Instant when) { return Deadline(when); }
     static Deadline after(Duration d) {
-        if (d >= Instant::max() - Clock::now()) return never();
-        return Deadline(Clock::now() + d);
+        Instant now = Clock::now();  // once: it costs ~30 ns on some VMs
+        if (d >= Instant::max() - now) return never();
+        return Deadline(now + d);
     }
 
     constexpr bool is_never() const { return when_ == Instant::max(); }

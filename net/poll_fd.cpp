@@ -86,6 +86,10 @@ template <class Call>
 IoResult PollFd::retry_read(Call call, const void* buf, std::size_t n, Deadline deadline) {
     for (;;) {
         if (fd_ < 0) return {0, Status::closed, 0};
+        if (!pd_->readable) {  // drained last time: wait for the edge, not for EAGAIN
+            Status st = sched_->wait_readable(pd_, deadline);
+            if (st != Status::ok) return {0, st, 0};
+        }
         ssize_t r = call();
         if (r > 0) {
             // Drained -- unless the peer's FIN (or an error) came with the
@@ -99,8 +103,6 @@ IoResult PollFd::retry_read(Call call, const void* buf, std::size_t n, Deadline 
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
             pd_->readable = false;
-            Status st = sched_->wait_readable(pd_, deadline);
-            if (st != Status::ok) return {0, st, 0};
             continue;
         }
         // The buffer is on a compacted fiber stack: restore it and retry.
@@ -113,6 +115,10 @@ template <class Call>
 IoResult PollFd::retry_write(Call call, const void* buf, std::size_t n, Deadline deadline) {
     for (;;) {
         if (fd_ < 0) return {0, Status::closed, 0};
+        if (!pd_->writable) {
+            Status st = sched_->wait_writable(pd_, deadline);
+            if (st != Status::ok) return {0, st, 0};
+        }
         ssize_t r = call();
         if (r >= 0) {
             if (static_cast<std::size_t>(r) < n) pd_->writable = false;
@@ -122,8 +128,6 @@ IoResult PollFd::retry_write(Call call, const void* buf, std::size_t n, Deadline
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
             pd_->writable = false;
-            Status st = sched_->wait_writable(pd_, deadline);
-            if (st != Status::ok) return {0, st, 0};
             continue;
         }
         if (e == EFAULT && StackPool::restore_range(buf, n)) continue;

@@ -11,7 +11,8 @@
 //
 //   reader   readable  meaning                       next step
 //   -------  --------  ----------------------------  ------------------------------
-//   null     false     drained (last call: EAGAIN)   a reader must park
+//   null     true      just opened: unknown          the first read tries at once
+//   null     false     drained (EAGAIN, short read)  a reader parks without a syscall
 //   null     true      an edge arrived, unconsumed   the next read tries at once
 //   node     false     a fiber is parked             an edge wakes it (flag -> true)
 //   node     any       hang-up watcher (select case) wakes only once `hup` is set

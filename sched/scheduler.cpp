@@ -350,7 +350,10 @@ PollDesc* Scheduler::poll_open(int fd) {
     PollDesc* pd = polls_->get(fd);
     ++pd->gen;
     pd->open = true;
-    pd->readable = pd->writable = pd->hup = pd->err = false;
+    // Unknown readiness counts as ready: the first call tries the syscall
+    // (a new connection's request is usually there already).
+    pd->readable = pd->writable = true;
+    pd->hup = pd->err = false;
     pd->reader = pd->writer = nullptr;
     pd->polled = poller_.add(*pd);
     if (!pd->polled) pd->readable = pd->writable = true;
@@ -650,7 +653,13 @@ Status sleep_until(Deadline deadline) {
     return st == Status::timeout ? Status::ok : st;
 }
 
-Status sleep_for(Duration d) { return sleep_until(Deadline::after(d)); }
+Status sleep_for(Duration d) {
+    if (d <= Duration::zero()) {  // as gevent.sleep(0): let the others run
+        yield();
+        return this_fiber::cancelled() ? Status::cancelled : Status::ok;
+    }
+    return sleep_until(Deadline::after(d));
+}
 
 namespace this_fiber {
 std::uint64_t id() {
