@@ -13,6 +13,7 @@
 // that beyond ~14,000 connections to one port connect() does not spend its
 // time hunting for a free local port.
 #include "../apps/comet/comet_handler.hpp"
+#include "proc_stats.hpp"
 
 #include <tendril/http/client.hpp>
 #include <tendril/http/server.hpp>
@@ -59,41 +60,10 @@ struct Options {
 
 // --- measuring a process ---------------------------------------------------------
 
-struct Cpu {
-    double user = 0, sys = 0;
-    double total() const { return user + sys; }
-    Cpu operator-(const Cpu& o) const { return {user - o.user, sys - o.sys}; }
-};
-
-Cpu process_cpu(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto close = s.rfind(')');
-    if (close == std::string::npos) return {};
-    std::istringstream in(s.substr(close + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-        if (i == 14) utime = std::stod(field);
-        if (i == 15) stime = std::stod(field);
-    }
-    double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    return {utime / tick, stime / tick};
-}
-
-long rss_kib(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return 0;
-}
-
-Cpu self_cpu() {
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
-}
+using bench::Cpu;
+using bench::process_cpu;
+using bench::rss_kib;
+Cpu self_cpu() { return bench::rusage_cpu(RUSAGE_SELF); }
 
 // --- the server under test ---------------------------------------------------------
 

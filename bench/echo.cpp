@@ -16,6 +16,8 @@
 //   taskset -c 1 echo --connect 127.0.0.1:9000 --server-pid $!
 //
 // Figures only: nothing here asserts on time.
+#include "proc_stats.hpp"
+
 #include <tendril/net/listener.hpp>
 #include <tendril/net/socket.hpp>
 #include <tendril/net/tcp_server.hpp>
@@ -61,48 +63,11 @@ struct Options {
 
 // --- CPU time ---------------------------------------------------------------------
 
-struct Cpu {
-    double user = 0, sys = 0;
-    double total() const { return user + sys; }
-    Cpu operator-(const Cpu& o) const { return {user - o.user, sys - o.sys}; }
-};
-
-Cpu process_cpu(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto close = s.rfind(')');
-    if (close == std::string::npos) return {};
-    std::istringstream in(s.substr(close + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-        if (i == 14) utime = std::stod(field);
-        if (i == 15) stime = std::stod(field);
-    }
-    double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    return {utime / tick, stime / tick};
-}
-
-// The whole machine's busy and stolen CPU seconds so far (/proc/stat), to
-// tell how much else ran during a measurement on a shared box.
-struct MachineCpu {
-    double busy = 0, softirq = 0, steal = 0;
-};
-
-MachineCpu machine_cpu() {
-    std::ifstream f("/proc/stat");
-    std::string cpu;
-    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-    f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-    double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    return {(user + nice + system + irq) / tick, softirq / tick, steal / tick};
-}
-
-Cpu self_cpu() {
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
-}
+using bench::Cpu;
+using bench::machine_cpu;
+using bench::MachineCpu;
+using bench::process_cpu;
+inline Cpu self_cpu() { return bench::rusage_cpu(RUSAGE_SELF); }
 
 // --- the server -----------------------------------------------------------------
 

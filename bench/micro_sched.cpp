@@ -10,6 +10,8 @@
 // round beside it. Nothing here asserts on time: the figures are for reading
 // and for comparing runs. The memory section runs each reclaim mode in a
 // forked child, so that no mode sees the stacks or heap another one left.
+#include "proc_stats.hpp"
+
 #include <tendril/core/stack_pool.hpp>
 #include <tendril/sched/channel.hpp>
 #include <tendril/sched/event.hpp>
@@ -537,22 +539,11 @@ ParkResult park_in_child(StackReclaim mode, long n) {
 // process with its waited-for children, to tell whether the figures were
 // taken on a busy machine.
 double machine_busy() {
-    std::ifstream f("/proc/stat");
-    std::string cpu;
-    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
-    f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
-    return (user + nice + system + irq + softirq) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    bench::MachineCpu m = bench::machine_cpu();
+    return m.busy + m.softirq;
 }
 
-double own_cpu() {
-    double t = 0;
-    for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
-        rusage ru{};
-        ::getrusage(who, &ru);
-        t += ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-    }
-    return t;
-}
+double own_cpu() { return bench::rusage_cpu(RUSAGE_SELF).total() + bench::rusage_cpu(RUSAGE_CHILDREN).total(); }
 
 // --- the report ----------------------------------------------------------------------
 
