@@ -13,7 +13,8 @@
 // that beyond ~14,000 connections to one port connect() does not spend its
 // time hunting for a free local port.
 #include "../apps/comet/comet_handler.hpp"
-#include "proc_stats.hpp"
+#include "../apps/common/app.hpp"
+#include "processes.hpp"
 
 #include <tendril/http/client.hpp>
 #include <tendril/http/server.hpp>
@@ -89,18 +90,8 @@ struct ServerProcess {
             ::_exit(127);
         }
         ::close(out[1]);
-        std::string got;
-        auto deadline = Clock::now() + std::chrono::seconds(20);
-        while (got.find('\n') == std::string::npos && Clock::now() < deadline) {
-            pollfd p{out[0], POLLIN, 0};
-            if (::poll(&p, 1, 100) <= 0) continue;
-            char buf[256];
-            ssize_t n = ::read(out[0], buf, sizeof buf);
-            if (n <= 0) break;
-            got.append(buf, static_cast<std::size_t>(n));
-        }
+        std::string line = bench::read_first_line(out[0], std::chrono::seconds(20));
         ::close(out[0]);
-        std::string line = got.substr(0, got.find('\n'));
         const std::string prefix = "listening on http://";
         if (line.rfind(prefix, 0) != 0) {
             s.stop();
@@ -387,15 +378,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--max-connecting", opt.max_connecting, "connections in progress at once")->capture_default_str();
     app.add_flag("--print-max-n", opt.print_max_n, "print the largest N the open-files limit allows, and exit");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-        std::cout << app.help();
-        return 0;
-    } catch (const CLI::ParseError& e) {
-        std::cerr << "c10k: " << e.what() << "\nRun with --help for usage.\n";
-        return 2;
-    }
+    tendril::apps::parse_or_exit(app, argc, argv);
     ::signal(SIGPIPE, SIG_IGN);
     rlim_t limit = raise_fd_limit();
     int max_n = largest_n(limit, opt.same_process);

@@ -16,7 +16,8 @@
 //   taskset -c 1 echo --connect 127.0.0.1:9000 --server-pid $!
 //
 // Figures only: nothing here asserts on time.
-#include "proc_stats.hpp"
+#include "../apps/common/app.hpp"
+#include "processes.hpp"
 
 #include <tendril/net/listener.hpp>
 #include <tendril/net/socket.hpp>
@@ -143,18 +144,8 @@ struct ServerProcess {
             ::_exit(127);
         }
         ::close(out[1]);
-        std::string got;
-        auto deadline = Clock::now() + std::chrono::seconds(10);
-        while (got.find('\n') == std::string::npos && Clock::now() < deadline) {
-            pollfd p{out[0], POLLIN, 0};
-            if (::poll(&p, 1, 100) <= 0) continue;
-            char buf[256];
-            ssize_t n = ::read(out[0], buf, sizeof buf);
-            if (n <= 0) break;
-            got.append(buf, static_cast<std::size_t>(n));
-        }
+        std::string line = bench::read_first_line(out[0], std::chrono::seconds(10));
         ::close(out[0]);
-        std::string line = got.substr(0, got.find('\n'));
         const std::string prefix = "listening on ";
         std::optional<SocketAddress> a;
         if (line.rfind(prefix, 0) == 0) a = SocketAddress::parse(line.substr(prefix.size()));
@@ -393,15 +384,7 @@ int main(int argc, char** argv) {
     app.add_option("--size", opt.size, "message bytes")->check(CLI::Range(1, 1 << 20))->capture_default_str();
     app.add_option("--timeout", opt.timeout, "seconds a run may overrun before its clients are cancelled")
         ->capture_default_str();
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-        std::cout << app.help();
-        return 0;
-    } catch (const CLI::ParseError& e) {
-        std::cerr << "echo: " << e.what() << "\nRun with --help for usage.\n";
-        return 2;
-    }
+    tendril::apps::parse_or_exit(app, argc, argv);
     ::signal(SIGPIPE, SIG_IGN);
     if (opt.server_only) return server_main(opt);
     if (!opt.connect.empty() && opt.same_process) {

@@ -10,7 +10,8 @@
 // round beside it. Nothing here asserts on time: the figures are for reading
 // and for comparing runs. The memory section runs each reclaim mode in a
 // forked child, so that no mode sees the stacks or heap another one left.
-#include "proc_stats.hpp"
+#include "../apps/common/app.hpp"
+#include "processes.hpp"
 
 #include <tendril/core/stack_pool.hpp>
 #include <tendril/sched/channel.hpp>
@@ -624,15 +625,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--skip-memory", skip_memory, "skip the parked-fiber memory section");
     app.add_flag("--only-memory", only_memory, "only the parked-fiber memory section");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-        std::cout << app.help();
-        return 0;
-    } catch (const CLI::ParseError& e) {
-        std::cerr << "micro_sched: " << e.what() << "\nRun with --help for usage.\n";
-        return 2;
-    }
+    tendril::apps::parse_or_exit(app, argc, argv);
     if (const char* v = std::getenv("TENDRIL_STACK_RECLAIM")) {
         std::fprintf(stderr, "micro_sched: ignoring TENDRIL_STACK_RECLAIM=%s (each mode is measured in turn)\n", v);
         ::unsetenv("TENDRIL_STACK_RECLAIM");

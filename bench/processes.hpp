@@ -1,18 +1,37 @@
-// What the benchmarks read from /proc and getrusage: a process's CPU
-// seconds and resident memory, and how busy the whole machine was (a run on
-// a busy, shared machine should say so next to its figures).
+// Processes in the benchmarks: a server's first line ("listening on ..."),
+// its CPU seconds and resident memory from /proc, and how busy the whole
+// machine was (a run on a busy, shared machine should say so next to its
+// figures).
 #pragma once
 
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
 
 namespace bench {
+
+// The first line a child writes to the pipe `fd` (without the newline),
+// waiting up to `timeout`; "" if none came.
+inline std::string read_first_line(int fd, std::chrono::seconds timeout) {
+    std::string got;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (got.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        char buf[256];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got.substr(0, got.find('\n'));
+}
 
 struct Cpu {
     double user = 0, sys = 0;
