@@ -150,6 +150,52 @@ def kill_descendants():
             time.sleep(0.05)
 
 
+class Load:
+    """What the rest of the machine did meanwhile: CPU seconds of every process that is not
+    this script or one of its (reaped) descendants, from /proc/stat and os.times()."""
+
+    @staticmethod
+    def snapshot():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        t = os.times()
+        with open("/proc/loadavg") as f:
+            la = float(f.read().split()[0])
+        return {"busy": (sum(v) - v[3] - v[4] - v[7]) / CLK_TCK, "steal": v[7] / CLK_TCK,
+                "ours": t.user + t.system + t.children_user + t.children_system,
+                "t": time.monotonic(), "loadavg": la}
+
+    def __init__(self, phase):
+        self.phase, self.a = phase, self.snapshot()
+
+    def done(self):
+        b = self.snapshot()
+        wall = b["t"] - self.a["t"]
+        others = max(0.0, (b["busy"] - self.a["busy"]) - (b["ours"] - self.a["ours"]))
+        r = {"phase": self.phase, "wall_s": wall, "others_cpu_s": others, "others_cores": others / wall if wall else 0,
+             "steal_s": b["steal"] - self.a["steal"], "loadavg_start": self.a["loadavg"], "loadavg_end": b["loadavg"]}
+        LOADS.append(r)
+        msg = (f"  machine during {self.phase}: other processes used {others:.1f} CPU-s "
+               f"({100 * r['others_cores']:.0f}% of a core) in {wall:.0f} s; load average "
+               f"{r['loadavg_start']:.2f} -> {r['loadavg_end']:.2f}")
+        if r["others_cores"] > BUSY_WARN:
+            msg += "  ** WARNING: the machine was busy: figures from this phase are disturbed **"
+        log(msg.strip())
+        return r
+
+
+LOADS = []
+BUSY_WARN = 0.10  # other processes using more than 10 % of a core
+
+
+def machine_others(seconds=3.0):
+    """Share of a core that other processes use right now."""
+    a = Load("idle check")
+    time.sleep(seconds)
+    b = Load.snapshot()
+    return max(0.0, (b["busy"] - a.a["busy"]) - (b["ours"] - a.a["ours"])) / (b["t"] - a.a["t"])
+
+
 class Server:
     """A server process that prints `listening on http://HOST:PORT`, in its own session."""
 
@@ -808,7 +854,70 @@ def rfmt(t, v):
     return f"{r:.2f}" if r is not None else "—"
 
 
-def write_results(path, results_dir, info, args, setup, comet, ns, plaintext, up, down, raw, chart_ok):
+def busy_warning(busy):
+    bad = [r for r in LOADS if r["others_cores"] > BUSY_WARN]
+    if busy > BUSY_WARN:
+        bad.insert(0, {"phase": "the start", "others_cores": busy})
+    if not bad:
+        return []
+    where = ", ".join(f"{r['phase']} ({100 * r['others_cores']:.0f}%)" for r in bad)
+    return [f"> **Warning: the machine was not quiet.** Other processes took CPU during: {where} (share of one "
+            "core; see [Machine load](#machine-load-during-the-run)). On 2 cores that slows the server or the "
+            "client, so times, req/s and MiB/s from those phases are low and noisy; CPU seconds per unit of work "
+            "(server CPU, requests per CPU-second) are affected less. Run `make bench-peers` again on a quiet "
+            "machine for clean figures.\n"]
+
+
+def glance(comet, ns, plaintext, up, down):
+    """One table of tendril/peer ratios, the figures that matter most."""
+    cols, cells = [], {}
+    names = ["nginx"] + PEERS
+
+    def put(col, peer, text):
+        if col not in cols:
+            cols.append(col)
+        cells[(col, peer)] = text
+
+    if comet:
+        for n in ns[1:]:
+            t = comet_figures(comet[("tendril", n)])
+            for p in PEERS:
+                r = comet[(p, n)]
+                f = comet_figures(r)
+                if not r["ok"]:
+                    put(f"comet N={n:,}: server CPU", p, "peer failed")
+                    put(f"comet N={n:,}: bytes per parked conn", p, "peer failed")
+                    continue
+                put(f"comet N={n:,}: server CPU", p, rfmt(t.get("cpu"), f["cpu"]))
+                put(f"comet N={n:,}: bytes per parked conn", p, rfmt(t.get("bytes_per_conn"), f["bytes_per_conn"]))
+    if plaintext:
+        S = plaintext["summary"]
+        for p in names:
+            if p in S:
+                put("plaintext req/s", p, rfmt(S["tendril"]["rps"], S[p]["rps"]))
+                put("plaintext requests per server CPU-s", p,
+                    rfmt(S["tendril"]["req_per_cpu_s"], S[p]["req_per_cpu_s"]))
+    size = lambda mib: f"{mib // 1024} GiB" if mib >= 1024 else f"{mib} MiB"
+    if up:
+        runs = {(r["server"], r["mode"]): r for r in up["runs"]}
+        for p in PEERS:
+            t, r = runs[("tendril", "content-length")], runs[(p, "content-length")]
+            put(f"{size(up['size_mib'])} upload: server CPU", p, rfmt(t["cpu"], r["cpu"]) if r["correct"] else "wrong md5")
+            put(f"{size(up['size_mib'])} upload: peak RSS", p, rfmt(t["rss_peak_mib"], r["rss_peak_mib"]) if r["correct"] else "—")
+    if down:
+        S = down["summary"]
+        put(f"{size(down['size_mib'])} download: MiB/s", "nginx", rfmt(S["tendril"]["mib_per_s"], S["nginx"]["mib_per_s"]))
+        put(f"{size(down['size_mib'])} download: server CPU", "nginx", rfmt(S["tendril"]["cpu"], S["nginx"]["cpu"]))
+    if not cols:
+        return []
+    rows = [[c] + [cells.get((c, p), "") for p in names] for c in cols]
+    return ["## At a glance: tendril / peer\n",
+            "Below 1 is better for CPU and memory (tendril used that fraction of what the peer used); above 1 "
+            "is better for req/s, MiB/s and requests per CPU-second. Details and absolute figures below.\n",
+            md_table(["figure"] + names, rows), ""]
+
+
+def write_results(path, results_dir, info, args, setup, comet, ns, plaintext, up, down, raw, chart_ok, busy):
     rel_results = os.path.relpath(results_dir, os.path.dirname(path))
     L = []
     L.append("# tendril vs. its peers: comet (c10k), /plaintext, upload, download\n")
@@ -817,6 +926,8 @@ def write_results(path, results_dir, info, args, setup, comet, ns, plaintext, up
              f"[`{rel_results}/`]({rel_results}/).\n")
     L.append(f"Run on {info['date']}, tendril {info['tendril']}, build `{os.path.relpath(setup.build, ROOT)}/`. "
              f"The whole run took {(time.monotonic() - T0) / 60:.1f} minutes.\n")
+    warn_at = len(L)
+    L.extend(glance(comet, ns, plaintext, up, down))
     L.append("## Machine\n")
     L.append(md_table(["", ""], [
         ["uname -a", f"`{info['uname']}`"], ["OS", info["os"]], ["CPU", f"{info['cpu']} — nproc {info['nproc']}"],
@@ -832,6 +943,17 @@ def write_results(path, results_dir, info, args, setup, comet, ns, plaintext, up
              "**tendril / peer**: below 1 means tendril used less (time, CPU, memory); above 1 means tendril did "
              "more (req/s, MiB/s, requests per CPU-second).\n")
     L.append("The peers and how they are written: [bench/peers/README.md](peers/README.md).\n")
+    L.append("### Machine load during the run\n")
+    L.append("CPU used by processes other than this benchmark (from `/proc/stat` minus this script and its "
+             "descendants). On 2 cores, anything much above 0 % takes CPU from the server or the client and "
+             "disturbs times, req/s and MiB/s; CPU seconds per unit of work suffer less.\n")
+    rows = [["before starting (3 s sample)", "—", f"{100 * busy:.0f}%", "—", "—"]]
+    for r in LOADS:
+        rows.append([r["phase"], f"{r['wall_s']:.0f}", f"{100 * r['others_cores']:.0f}%",
+                     f"{r['loadavg_start']:.2f} → {r['loadavg_end']:.2f}", f"{r['steal_s']:.1f}"])
+    L.append(md_table(["phase", "wall s", "other processes (share of a core)", "load average", "steal s"], rows))
+    L.append("")
+    L[warn_at:warn_at] = busy_warning(busy)
 
     # comet
     servers = ["tendril"] + PEERS
@@ -979,7 +1101,7 @@ def write_results(path, results_dir, info, args, setup, comet, ns, plaintext, up
                 pass
         L.append(f"<details><summary><code>{name}</code></summary>\n")
         L.append("```")
-        L.append(body.rstrip().replace(ROOT + "/", ""))
+        L.append(clean(body.rstrip()))
         L.append("```\n</details>\n")
     with open(path, "w") as f:
         f.write("\n".join(L))
@@ -995,6 +1117,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small N, short runs, 64 MiB transfers (a smoke run)")
     ap.add_argument("--out", help="directory for RESULTS.md and results/ (default bench/ for a full run, "
                                   "a scratch directory otherwise)")
+    ap.add_argument("--wait-quiet", type=float, default=60,
+                    help="seconds to wait for other processes to go below 10%% of a core before starting "
+                         "(default 60; the run goes ahead anyway, and the load is recorded)")
     ap.add_argument("--comet-timeout", type=float, default=300, help="c10k --timeout, seconds (default 300)")
     args = ap.parse_args()
     phases = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -1027,25 +1152,43 @@ def main():
         info = machine_info(setup)
         log(f"tendril vs peers on {info['nproc']} cores ({info['cpu']}); build {setup.build}; output {out}")
         build_go(setup)
+        busy = machine_others()
+        deadline = time.monotonic() + args.wait_quiet
+        while busy > BUSY_WARN and time.monotonic() < deadline:
+            log(f"other processes use {100 * busy:.0f}% of a core; waiting up to "
+                f"{deadline - time.monotonic():.0f} s more for a quieter machine (--wait-quiet)")
+            time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
+            busy = machine_others()
+        if busy > BUSY_WARN:
+            log(f"WARNING: other processes use {100 * busy:.0f}% of a core right now; on a {info['nproc']}-core "
+                "machine that disturbs every figure below (it is recorded in RESULTS.md)")
         if "comet" in phases:
+            ld = Load("comet")
             max_n = int(subprocess.run([setup.c10k, "--print-max-n"], capture_output=True, text=True,
                                        check=True).stdout.strip())
             ns = [200, 1000] if args.quick else sorted({1000, 10000, max_n})
             ns = [n for n in ns if n <= max_n]
             comet = run_comet(setup, ns, args.comet_timeout, raw)
+            ld.done()
             if write_chart(comet, ns, staging):
                 log("chart: results/c10k.svg")
         if "plaintext" in phases:
+            ld = Load("plaintext")
             plaintext = run_plaintext(setup, 2 if args.quick else 10, 3, raw, scratch)
+            ld.done()
         if "upload" in phases:
+            ld = Load("upload")
             up = run_upload(setup, 64 if args.quick else 1024, raw)
+            ld.done()
         if "download" in phases:
-            down = run_download(setup, 64 if args.quick else 1024, 3, raw, scratch)
+            ld = Load("download")
+            down = run_download(setup, 64 if args.quick else 1024, 5, raw, scratch)
+            ld.done()
 
         for name, body in raw.items():
             with open(os.path.join(staging, name), "w") as f:
-                f.write(body.replace(ROOT + "/", "") + "\n")
-        summary = {"machine": info,
+                f.write(clean(body) + "\n")
+        summary = {"machine": info, "load_at_start": busy, "load": LOADS,
                    "comet": [comet_figures(r) | {"server": s, "n": n, "ok_run": r["ok"]} for (s, n), r in comet.items()]
                    if comet else None,
                    "plaintext": plaintext["summary"] if plaintext else None,
@@ -1057,12 +1200,12 @@ def main():
         os.rename(staging, results_dir)
         md = os.path.join(out, "RESULTS.md")
         write_results(md, results_dir, info, args, setup, comet or {}, ns, plaintext, up, down, raw,
-                      comet is not None and os.path.exists(os.path.join(results_dir, "c10k.svg")))
+                      comet is not None and os.path.exists(os.path.join(results_dir, "c10k.svg")), busy)
         log(f"wrote {os.path.relpath(md, ROOT) if md.startswith(ROOT) else md} and "
             f"{os.path.relpath(results_dir, ROOT) if results_dir.startswith(ROOT) else results_dir}/")
         return 0
     except KeyboardInterrupt as e:
-        print(f"\npeers.py: interrupted ({e or 'Ctrl-C'}); stopping every server", file=sys.stderr, flush=True)
+        print(f"\npeers.py: interrupted ({str(e) or 'Ctrl-C'}); stopping every server", file=sys.stderr, flush=True)
         return 130
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short

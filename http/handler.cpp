@@ -61,22 +61,6 @@ void append_number(ByteBuffer& b, unsigned long long v, int base = 10) {
     b.append(buf, static_cast<std::size_t>(end - buf));
 }
 
-// Eight bytes at a time (every header of every response goes through it;
-// find_first_of("\r\n") would call memchr once per character).
-bool has_crlf(std::string_view s) {
-    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    auto has_zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-    const char* p = s.data();
-    std::size_t n = s.size();
-    for (; n >= 8; p += 8, n -= 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p, 8);
-        if (has_zero_byte(w ^ (ones * '\r')) | has_zero_byte(w ^ (ones * '\n'))) return true;
-    }
-    for (; n > 0; ++p, --n)
-        if (*p == '\r' || *p == '\n') return true;
-    return false;
-}
 
 }  // namespace
 
@@ -248,7 +232,7 @@ void BaseHTTPRequestHandler::begin_request() {
     response_start_ = out_.size();
     sent_length_ = sent_encoding_ = sent_connection_ = false;
     continue_sent_ = refused_body_ = false;
-    response_flushed_ = interim_ = false;
+    response_flushed_ = interim_ = write_failed_ = false;
     body_.clear();
     body_pos_ = 0;
     piece_ = {};
@@ -442,8 +426,12 @@ bool BaseHTTPRequestHandler::handle_one_request() {
             }
         } catch (const std::exception&) {
         }
-        if (failure == 2) out_.clear();  // the client is gone or stuck: drop what is pending
-        if (failure == 1) linger_ = true;
+        // A write that failed: the client is gone or stuck, so drop what is
+        // pending. A read that failed (the body stopped, or timed out) keeps
+        // the answers to earlier pipelined requests and the 408 made above.
+        if (failure == 2 && write_failed_) out_.clear();
+        else if (failure == 2 && io_status != Status::timeout) out_.truncate(response_start_);
+        if (failure == 1 || (failure == 2 && io_status == Status::timeout && !write_failed_)) linger_ = true;
     }
     if (close_connection || in_.empty()) {
         try {
@@ -486,7 +474,7 @@ void BaseHTTPRequestHandler::send_response(int code, std::string_view message) {
 
 void BaseHTTPRequestHandler::send_response_only(int code, std::string_view message) {
     if (message.empty()) message = reason_phrase(code);
-    if (has_crlf(message)) throw std::invalid_argument("send_response: CR or LF in the reason phrase");
+    if (!valid_field_value(message)) throw std::invalid_argument("send_response: control characters in the reason phrase");
     if (code < 200) {
         // An interim response (100 Continue) is built aside and written
         // ahead of anything buffered: it must not disturb the final one.
@@ -511,8 +499,9 @@ void BaseHTTPRequestHandler::send_response_only(int code, std::string_view messa
 }
 
 void BaseHTTPRequestHandler::send_header(std::string_view keyword, std::string_view value) {
-    if (has_crlf(keyword) || has_crlf(value) || keyword.empty())
-        throw std::invalid_argument("send_header: CR or LF in a header (response splitting)");
+    if (!valid_field_name(keyword) || !valid_field_value(value))
+        throw std::invalid_argument("send_header: not a valid header name or value (control characters, "
+                                    "CR/LF: response splitting)");
     if (interim_) {
         interim_bytes_.append(keyword);
         interim_bytes_ += ": ";
@@ -545,6 +534,17 @@ void BaseHTTPRequestHandler::end_headers() {
     if (interim_) {
         interim_ = false;
         interim_bytes_ += "\r\n";
+        // Answers to earlier pipelined requests go first; this request's own
+        // final response (if begun) stays behind the interim one.
+        if (response_start_ > 0) {
+            IoResult r = sock_->write_all(out_.data(), response_start_, after(config_->write_timeout));
+            if (!r) {
+                write_failed_ = true;
+                throw IoError(r.status, r.error, "writing the response: " + describe(r.status, r.error));
+            }
+            out_.consume(response_start_);
+            response_start_ = 0;
+        }
         IoResult r = sock_->write_all(interim_bytes_, after(config_->write_timeout));
         if (!r) throw IoError(r.status, r.error, "writing an interim response: " + describe(r.status, r.error));
         return;
@@ -601,6 +601,7 @@ void BaseHTTPRequestHandler::write_body(std::string_view data) {
         iovec iov[2] = {{out_.data(), out_.size()}, {const_cast<char*>(data.data()), data.size()}};
         IoResult r = sock_->writev(iov, 2, after(config_->write_timeout));
         out_.clear();
+        write_failed_ = !r;
         if (!r) throw IoError(r.status, r.error, "writing the response: " + describe(r.status, r.error));
         response_start_ = 0;
         response_flushed_ = true;
@@ -620,6 +621,7 @@ void BaseHTTPRequestHandler::flush_output() {
     out_.consume(r.n);
     if (!r) {
         out_.clear();
+        write_failed_ = true;
         throw IoError(r.status, r.error, "writing the response: " + describe(r.status, r.error));
     }
     out_.release();
@@ -640,10 +642,10 @@ void BaseHTTPRequestHandler::send_error(int code, std::string_view message, std:
     }
     if (phase_ == Phase::status_line) out_.truncate(response_start_);
     phase_ = Phase::none;
-    // The reason phrase must stay on one line whatever the message says.
+    // The reason phrase must be a valid field text whatever the message says.
     std::string phrase = msg;
     for (char& c : phrase)
-        if (c == '\r' || c == '\n') c = ' ';
+        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) c = ' ';
     send_response(code, phrase);
     send_header("Connection", "close");
     std::string body;
@@ -701,6 +703,7 @@ void BaseHTTPRequestHandler::send_file(int file_fd, std::uint64_t offset, std::u
         IoResult r = sock_->sendfile(file_fd, static_cast<off_t>(offset + sent), static_cast<std::size_t>(n),
                                      after(config_->write_timeout));
         sent += r.n;
+        write_failed_ = !r && r.status != Status::eof;
         if (r.status == Status::eof) {
             close_connection = true;
             throw std::runtime_error("the file shrank while it was being sent");

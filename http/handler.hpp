@@ -233,6 +233,7 @@ private:
     bool idle_ = false, http11_ = true;
     bool response_flushed_ = false;  // some of this response has left
     bool linger_ = false;            // input may be unread: close gently
+    bool write_failed_ = false;      // the client stopped taking our bytes
     bool interim_ = false;           // building a 1xx response in interim_bytes_
     std::string interim_bytes_;
     int version_minor_ = 1;

@@ -1,6 +1,8 @@
 // Headers (see headers.hpp).
 #include "tendril/http/headers.hpp"
 
+#include <cstring>
+
 namespace tendril::http {
 
 namespace {
@@ -11,6 +13,48 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 }  // namespace
+
+namespace {
+struct TokenTable {
+    bool t[256] = {};
+    constexpr TokenTable() {
+        for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+        for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+        for (int c = '0'; c <= '9'; ++c) t[c] = true;
+        for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = true;
+    }
+};
+constexpr TokenTable kToken;
+}  // namespace
+
+bool is_token_char(unsigned char c) { return kToken.t[c]; }
+
+bool valid_field_name(std::string_view name) {
+    if (name.empty()) return false;
+    for (unsigned char c : name)
+        if (!kToken.t[c]) return false;
+    return true;
+}
+
+bool valid_field_value(std::string_view s) {
+    // Eight bytes at a time (every header of every response is checked): a
+    // byte below 0x20 or equal to 0x7f is looked at closely, being a tab or not.
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+        std::uint64_t del = ((w ^ (ones * 0x7f)) - ones) & ~(w ^ (ones * 0x7f)) & highs;
+        if (below_space | del) break;
+    }
+    for (; n > 0; ++p, --n) {
+        auto c = static_cast<unsigned char>(*p);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    }
+    return true;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;

@@ -15,6 +15,13 @@ namespace tendril::http {
 
 bool iequals(std::string_view a, std::string_view b);
 
+// RFC 9110 5.6.2: a field name is a token.
+bool is_token_char(unsigned char c);
+bool valid_field_name(std::string_view name);
+// RFC 9110 5.5: no control characters in a field value but HTAB (so no CR
+// or LF: no response splitting).
+bool valid_field_value(std::string_view value);
+
 class Headers {
 public:
     struct Field {

@@ -10,19 +10,7 @@ namespace tendril::http {
 namespace {
 
 
-// RFC 9110 5.6.2 token characters, as a table (checked for every byte of
-// every header name).
-struct TcharTable {
-    bool t[256] = {};
-    constexpr TcharTable() {
-        for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-        for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-        for (int c = '0'; c <= '9'; ++c) t[c] = true;
-        for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = true;
-    }
-};
-constexpr TcharTable kTchar;
-inline bool is_tchar(unsigned char c) { return kTchar.t[c]; }
+inline bool is_tchar(unsigned char c) { return is_token_char(c); }
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -71,6 +59,8 @@ void RequestParser::reset() {
     content_length_.reset();
     raw_line_.clear();
     raw_line_done_ = raw_line_too_long_ = false;
+    chunk_framing_.reset();
+    expect_head_lf_ = false;
     error_status_ = 0;
     error_message_ = "";
 }
@@ -115,11 +105,12 @@ int RequestParser::on_header_field(http_parser* p, const char* at, std::size_t n
 
 int RequestParser::on_header_value(http_parser* p, const char* at, std::size_t n) {
     RequestParser* r = self(p);
+    // A second value piece that did not follow a buffer boundary is a folded
+    // continuation line (obs-fold): RFC 9112 5.2 lets us reject it. Checked
+    // before the size limit, so the answer does not depend on the split.
+    if (r->in_value_ && !r->value_hit_end_) return r->fail(400, "Obsolete line folding");
     r->header_bytes_ += n;
     if (r->header_bytes_ > r->limits_.max_header_bytes) return r->fail(431, "Request Header Fields Too Large");
-    // A second value piece that did not follow a buffer boundary is a folded
-    // continuation line (obs-fold): RFC 9112 5.2 lets us reject it.
-    if (r->in_value_ && !r->value_hit_end_) return r->fail(400, "Obsolete line folding");
     r->value_hit_end_ = at + n == r->feed_end_;
     r->in_value_ = true;
     if (r->head_done_) return 0;
@@ -134,6 +125,13 @@ int RequestParser::check_head() {
     req_.method = http_method_str(static_cast<http_method>(p->method));
     if (p->http_major >= 2) return fail(505, "HTTP Version Not Supported");
     if (p->http_major == 0) return fail(400, "Bad request version (HTTP/0.9 is not served)");
+    // http-parser reads any four bytes where "TTP/" belongs: insist on them.
+    std::string_view line = raw_line_;
+    char version[] = " HTTP/d.d";
+    version[6] = static_cast<char>('0' + p->http_major);
+    version[8] = static_cast<char>('0' + p->http_minor);
+    if (!raw_line_too_long_ && (line.size() < 9 || line.substr(line.size() - 9) != version))
+        return fail(400, "Bad request version");
     // One pass over the headers for the ones framing depends on.
     int chunked = 0, lengths = 0, hosts = 0;
     bool other = false;
@@ -220,7 +218,7 @@ void RequestParser::map_parser_error(const char* data, std::size_t len) {
         for (; token && i < len && data[i] != ' '; ++i)
             if (!is_tchar(static_cast<unsigned char>(data[i]))) token = false;
         if (token && i == 3 && std::string_view(data, 3) == "PRI") fail(505, "HTTP Version Not Supported");
-        else if (token && i < len && i > 0) fail(501, "Unsupported method");
+        else if (token && i < len && i > 0 && i < 32) fail(501, "Unsupported method");
         else fail(400, "Bad request syntax");
         break;
     }
@@ -242,7 +240,8 @@ void RequestParser::capture_line(const char* data, std::size_t len) {
         }
         const char* nl = static_cast<const char*>(std::memchr(data, '\n', len));
         std::size_t n = nl ? static_cast<std::size_t>(nl - data) : len;
-        if (raw_line_.size() + n > limits_.max_request_line) raw_line_too_long_ = true;
+        // The limit is on the target (414); method and version get room on top.
+        if (raw_line_.size() + n > limits_.max_request_line + 64) raw_line_too_long_ = true;
         else raw_line_.append(data, n);
         if (!nl) return;
         if (!raw_line_.empty() && raw_line_.back() == '\r') raw_line_.pop_back();
@@ -263,9 +262,15 @@ RequestParser::Event RequestParser::feed(const char* data, std::size_t len, std:
     }
     pending_ = Event::need_more;
     feed_end_ = data + len;
+    // Before execute(): check_head() runs inside it and needs the line.
+    if (!raw_line_done_) capture_line(data, len);
+    bool head_was_done = head_done_;
     std::size_t n = http_parser_execute(&parser_, &kSettings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&parser_);
-    if (!raw_line_done_) capture_line(data, e == HPE_OK || e == HPE_PAUSED ? n : len);
+    if ((e == HPE_OK || e == HPE_PAUSED) && !strict_check(data, n, len, head_was_done)) {
+        fail(400, head_done_ && head_was_done ? "Bad chunked encoding" : "Bad line ending (a CR without LF)");
+        return Event::error;
+    }
     if (e == HPE_PAUSED) {
         http_parser_pause(&parser_, 0);
         *consumed = n;
@@ -274,11 +279,52 @@ RequestParser::Event RequestParser::feed(const char* data, std::size_t len, std:
     }
     if (e != HPE_OK) {
         map_parser_error(data, len);
+        // A bad line ending earlier in the stream wins over what the parser
+        // stopped at, as it would if the bytes had come in smaller pieces.
+        bool bare_cr = !head_was_done && ((expect_head_lf_ && data[0] != '\n') ||
+                                          !strict_check(data, std::min(n + 1, len), len, false));
+        if (bare_cr) {
+            error_status_ = 400;
+            error_message_ = "Bad line ending (a CR without LF)";
+        }
         return Event::error;
     }
     *consumed = n;
     fed_before_ += n;
     return Event::need_more;
+}
+
+bool RequestParser::strict_check(const char* data, std::size_t n, std::size_t len, bool head_was_done) {
+    std::size_t i = 0;
+    if (expect_head_lf_ && n > 0) {  // a CR ended the last piece, or the head's last LF
+        if (data[0] != '\n') return false;
+        expect_head_lf_ = false;
+        i = 1;
+    }
+    if (!head_was_done) {
+        // Head bytes: every CR followed by LF (looking past the consumed
+        // bytes where need be: they are in the buffer). A CR last in the
+        // buffer is checked against the next piece's first byte.
+        for (std::size_t j = i; j < n; ++j) {
+            if (data[j] != '\r') continue;
+            if (j + 1 == len) {
+                expect_head_lf_ = true;
+                break;
+            }
+            if (data[j + 1] != '\n') return false;
+        }
+        if (head_done_) {
+            // http-parser ended the head on the byte after a CR (or on an LF)
+            // and left that byte unconsumed: it is here, and must be an LF
+            // before the request is handed out.
+            if (n >= len || data[n] != '\n') return false;
+            expect_head_lf_ = true;
+        }
+        return true;
+    }
+    if (chunked_ && i < n && !chunk_framing_.feed(data + i, n - i)) return false;
+    if (chunked_ && pending_ == Event::end && !chunk_framing_.done()) return false;
+    return true;
 }
 
 RequestParser::Event RequestParser::finish() {

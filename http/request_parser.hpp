@@ -19,8 +19,15 @@
 // feed() pauses the parser at each step a connection acts on: the end of the
 // head, each body piece, and the end of the message (so pipelined requests
 // are never parsed ahead of their turn).
+//
+// Where the Debian build is lenient, the bytes it consumed are checked again
+// strictly: every CR in the head must be followed by LF (a CR followed by
+// anything else ends a line for http-parser, but not for every front end),
+// the request line must end in exactly " HTTP/d.d", and chunked framing must
+// be exact (see chunked_framing.hpp). A mismatch is a 400.
 #pragma once
 
+#include "tendril/http/chunked_framing.hpp"
 #include "tendril/http/message.hpp"
 
 #include <http_parser.h>
@@ -107,6 +114,9 @@ private:
     std::string raw_line_;
     bool raw_line_done_ = false, raw_line_too_long_ = false;
     void capture_line(const char* data, std::size_t len);
+    bool strict_check(const char* data, std::size_t consumed, std::size_t len, bool head_was_done);
+    ChunkedFraming chunk_framing_;
+    bool expect_head_lf_ = false;  // the head's last LF comes with the next bytes
     int error_status_ = 0;
     const char* error_message_ = "";
 };

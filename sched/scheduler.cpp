@@ -8,6 +8,7 @@
 #include "tendril/sched/signals.hpp"
 
 #include <cxxabi.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -124,7 +125,16 @@ Scheduler::Scheduler(SchedulerOptions options)
     : options_(with_env(options)), polls_(std::make_unique<PollTable>()), now_(Clock::now()) {
     StackPool::install_fault_handler();
     static std::once_flag once;
-    std::call_once(once, [] { g_previous_terminate = std::set_terminate(on_terminate); });
+    std::call_once(once, [] {
+        g_previous_terminate = std::set_terminate(on_terminate);
+        // A peer that goes away must never kill a server. send() has
+        // MSG_NOSIGNAL, but Linux's sendfile(2) has no such flag, so SIGPIPE
+        // is ignored unless the program handles it itself (nginx and Go do
+        // the same); writes then fail with EPIPE.
+        struct sigaction old{};
+        ::sigaction(SIGPIPE, nullptr, &old);
+        if (old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+    });
     prev_current_ = t_scheduler;
     t_scheduler = this;
     signals_register(this);

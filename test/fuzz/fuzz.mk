@@ -16,6 +16,8 @@
 #   make fuzz-run-<target> [FUZZ_SECONDS=N]   fuzz one target.
 #
 # A crash input replays with: build-fuzz/bin/<target> build-fuzz/crashes/<file>
+# FUZZ_KNOWN_BUGS=ignore (environment): tolerate the known, unfixed library bugs
+# listed in test/fuzz/README.md, to look for others meanwhile.
 
 FUZZ_DIR     := test/fuzz
 FUZZ_BUILD   := build-fuzz
@@ -91,7 +93,8 @@ $(FUZZ_TARGETS:%=fuzz-run-%): fuzz-run-%: $(FUZZ_BUILD)/bin/%
 	       "corpus $$(ls $$corpus | wc -l) files"; \
 	else \
 	  echo fail > $(FUZZ_BUILD)/results/$$t; \
-	  echo "fuzz: $$t: FAILED -- the end of $$log:"; tail -n 80 $$log | sed 's/^/    /'; \
+	  echo "fuzz: $$t: FAILED -- from $$log:"; \
+	  sed -n '/fuzz check failed\|ERROR: \|runtime error\|^SUMMARY/,$$p' $$log | grep -v '^    #[0-9]' | head -n 40 | sed 's/^/    /'; \
 	  echo "fuzz: $$t: crash input(s):"; grep -o "Test unit written to .*" $$log | sed 's/^/    /'; \
 	fi
 
@@ -117,14 +120,19 @@ fuzz-regress: fuzz-deps
 	@p=0; f=0; mkdir -p $(FUZZ_BUILD)/logs; \
 	for t in $(FUZZ_TARGETS); do \
 	  files=$$(find $(FUZZ_DIR)/regressions/$$t -type f 2>/dev/null | sort); \
-	  n=$$(echo "$$files" | grep -c .); \
-	  if [ $$n = 0 ]; then printf '  %-24s no regression inputs\n' $$t; continue; fi; \
-	  log=$(FUZZ_BUILD)/logs/$$t.regress.log; \
-	  if $(FUZZ_ENV) $(FUZZ_BUILD)/bin/$$t $(FUZZ_RUN_FLAGS) $$files >$$log 2>&1; then \
-	    p=$$((p+1)); printf '  %-24s ok (%s inputs)\n' $$t $$n; \
-	  else \
-	    f=$$((f+1)); printf '  %-24s FAILED (%s inputs); the end of %s:\n' $$t $$n $$log; tail -n 60 $$log | sed 's/^/    /'; \
-	  fi; \
+	  if [ -z "$$files" ]; then printf '  %-24s no regression inputs\n' $$t; continue; fi; \
+	  n=0; bad=0; \
+	  for in in $$files; do \
+	    n=$$((n+1)); log=$(FUZZ_BUILD)/logs/regress-$$t-$$(basename $$in).log; \
+	    if $(FUZZ_ENV) $(FUZZ_BUILD)/bin/$$t $(FUZZ_RUN_FLAGS) $$in >$$log 2>&1; then rm -f $$log; \
+	    else \
+	      bad=$$((bad+1)); \
+	      printf '    FAILED %s (log: %s)\n' $$in $$log; \
+	      grep -m1 -A1 -E 'fuzz check failed|ERROR: |runtime error' $$log | cut -c1-240 | sed 's/^/           /'; \
+	    fi; \
+	  done; \
+	  if [ $$bad = 0 ]; then p=$$((p+1)); printf '  %-24s ok (%s inputs)\n' $$t $$n; \
+	  else f=$$((f+1)); printf '  %-24s FAILED (%s of %s inputs)\n' $$t $$bad $$n; fi; \
 	done; \
 	echo "fuzz-regress: $$p passed, $$f failed"; \
 	if [ -n "$(FUZZ_SUMMARY)" ]; then echo "$$p $$f 0" >> "$(FUZZ_SUMMARY)"; fi; \

@@ -10,9 +10,11 @@
 //     nothing follows a response that closes the connection; a response is
 //     cut short only when the handler aborted or the input was cut short;
 //   - the requests the handler saw are those RequestParser finds in the input
-//     (method, target, and the body when it was read).
+//     (method, target, and the body when it was read);
+//   - every complete request is answered unless a response closed first.
 // Each input runs with a buffered and with a streamed body policy; the
 // splits, the size limit and the protocol version come from the input's hash.
+// FUZZ_VERBOSE=1 prints what the server wrote back.
 #include "fuzz_common.hpp"
 
 #include <tendril/http/handler.hpp>
@@ -163,9 +165,21 @@ private:
 
 bool allowed_response_status(int s) {
     switch (s) {
-    case 100: case 200: case 201: case 400: case 404: case 408: case 411: case 413: case 414: case 417:
-    case 418: case 431: case 500: case 501: case 505:
-        return true;
+        case 100:
+        case 200:
+        case 201:
+        case 400:
+        case 404:
+        case 408:
+        case 411:
+        case 413:
+        case 414:
+        case 417:
+        case 418:
+        case 431:
+        case 500:
+        case 501:
+        case 505: return true;
     }
     return false;
 }
@@ -229,8 +243,8 @@ void run_connection(std::string_view in, const Setup& setup) {
                 std::vector<std::size_t> ends = setup.cuts;
                 ends.push_back(in.size());
                 for (std::size_t end : ends) {
-                    IoResult r = client_sock.write_all(in.data() + prev, end - prev,
-                                                       Deadline::after(std::chrono::seconds(5)));
+                    IoResult r =
+                        client_sock.write_all(in.data() + prev, end - prev, Deadline::after(std::chrono::seconds(5)));
                     if (!r) return;  // the server closed first
                     prev = end;
                     yield();  // let the server see this piece alone
@@ -280,6 +294,7 @@ void run_connection(std::string_view in, const Setup& setup) {
     // What came back is a sequence of responses.
     std::string ctx = "\nresponse bytes: " + fuzz::show(out, 2000) + "\ninput: " + fuzz::show(in, 600);
     std::size_t pos = 0, answered = 0;
+    bool closed_by_response = false, cut_short = false;
     while (pos < out.size()) {
         FUZZ_CHECK(answered < head_flags.size(),
                    "more responses than requests (" + std::to_string(answered) + ")" + ctx);
@@ -293,41 +308,63 @@ void run_connection(std::string_view in, const Setup& setup) {
             FUZZ_CHECK(used <= out.size() - pos, "ResponseParser consumed too much");
             pos += used;
             switch (ev) {
-            case ResponseParser::Event::head:
-            case ResponseParser::Event::body:
-                continue;
-            case ResponseParser::Event::end:
-                ended = true;
-                break;
-            case ResponseParser::Event::need_more:
-                FUZZ_CHECK(pos <= out.size(), "need_more");
-                if (pos == out.size() && !rp.started()) {
-                    ended = true;  // nothing left
+                case ResponseParser::Event::head:
+                case ResponseParser::Event::body: continue;
+                case ResponseParser::Event::end: ended = true; break;
+                case ResponseParser::Event::need_more:
+                    FUZZ_CHECK(pos <= out.size(), "need_more");
+                    if (pos == out.size() && !rp.started()) {
+                        ended = true;  // nothing left
+                        break;
+                    }
+                    continue;
+                case ResponseParser::Event::error:
+                    FUZZ_CHECK(pos >= out.size() && rp.started(), std::string("a malformed response: ") + rp.error() +
+                                                                      " at byte " + std::to_string(pos) + ctx);
+                    truncated = true;
+                    ended = true;
                     break;
-                }
-                continue;
-            case ResponseParser::Event::error:
-                FUZZ_CHECK(pos >= out.size() && rp.started(),
-                           std::string("a malformed response: ") + rp.error() + " at byte " + std::to_string(pos) + ctx);
-                truncated = true;
-                ended = true;
-                break;
             }
         }
         if (!rp.started()) break;
         const Response& resp = rp.response();
         FUZZ_CHECK(allowed_response_status(resp.status), "status " + std::to_string(resp.status) + ctx);
-        FUZZ_CHECK(resp.version_major == 1 && resp.version_minor == (setup.http10 ? 0 : 1),
-                   "response version" + ctx);
+        FUZZ_CHECK(resp.version_major == 1 && resp.version_minor == (setup.http10 ? 0 : 1), "response version" + ctx);
         if (truncated) {
             FUZZ_CHECK(truncates || !clean_end, "a response cut short" + ctx);
+            cut_short = true;
             break;
         }
         if (resp.status < 200) continue;  // interim: the final answer follows
         ++answered;
         FUZZ_CHECK(resp.headers.contains("Date") && resp.headers.contains("Server"), "Date/Server missing" + ctx);
-        if (!rp.keep_alive()) FUZZ_CHECK(pos == out.size(), "bytes after a response that closed the connection" + ctx);
+        if (!rp.keep_alive()) {
+            FUZZ_CHECK(pos == out.size(), "bytes after a response that closed the connection" + ctx);
+            closed_by_response = true;
+        }
     }
+
+    // Every complete request (and a malformed one) is answered, unless a
+    // response closed the connection first or was cut short -- or a request
+    // announced a body with Expect: 100-continue, whose unread body makes the
+    // server close without notice.
+    //
+    // Known bug (regressions/fuzz_connection/pipelined-response-dropped*):
+    // when the input ends inside a request body, the IoError path of
+    // handle_one_request() does out_.clear(), which also drops the responses
+    // to the complete requests before it that were not flushed yet.
+    // Tolerated with FUZZ_KNOWN_BUGS=ignore.
+    std::size_t expected = expect.error ? 1 : 0;
+    bool expect_continue = false;
+    for (const fuzz::Message& m : expect.messages) {
+        expected += m.ended;
+        expect_continue |= m.expect_continue;
+    }
+    bool body_cut =
+        expect.incomplete && !expect.messages.empty() && expect.messages.back().head && !expect.messages.back().ended;
+    if (!closed_by_response && !cut_short && !expect_continue && !(body_cut && fuzz::ignore_known_bugs()))
+        FUZZ_CHECK(answered >= expected, std::to_string(answered) + " responses for " + std::to_string(expected) +
+                                             " requests, and no response closed the connection" + ctx);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
-// fuzz_file_path: target_to_relative_path(target). A path it returns never
-// has a ".." (or "." or empty) segment, never starts with '/', never holds a
-// NUL, and joined under a root it stays there lexically. It is also stable:
-// the query and fragment do not matter, percent-encoding the result and
-// mapping it again gives it back, and mapping "/" + result again gives it back
-// when no '%' could be decoded a second time.
+// fuzz_file_path: target_to_relative_path(target), origin or absolute form.
+// A path it returns never has a ".." (or "." or empty) segment, never starts
+// with '/', never holds a NUL, and joined under a root it stays there
+// lexically. It is also stable: the query and fragment do not matter, the
+// target's path alone (target_path) maps the same, percent-encoding the result
+// and mapping it again gives it back, and mapping "/" + result again gives it
+// back when no '%' could be decoded a second time.
 #include "fuzz_common.hpp"
 
 #include <tendril/http/file_path.hpp>
@@ -55,7 +56,8 @@ void check_relative(std::string_view target, const std::string& rel) {
     FUZZ_CHECK(!back.empty(), "leaves the root: " + joined.string() + "; " + ctx);
     FUZZ_CHECK(back.begin() == back.end() || *back.begin() != "..", "leaves the root: " + joined.string() + "; " + ctx);
     std::string j = joined.string();
-    FUZZ_CHECK(j == "/srv/www" || j == "/srv/www/" || j.rfind("/srv/www/", 0) == 0, "leaves the root: " + j + "; " + ctx);
+    FUZZ_CHECK(j == "/srv/www" || j == "/srv/www/" || j.rfind("/srv/www/", 0) == 0,
+               "leaves the root: " + j + "; " + ctx);
 }
 
 }  // namespace
@@ -95,9 +97,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_relative("/" + *rel, *r2);
     }
 
-    // The mapping only removes: every segment of the result is a decoded
-    // segment of the target's path.
-    auto decoded = percent_decode(target.substr(0, target.find_first_of("?#")));
+    // The same as mapping the target's path alone (absolute form included).
+    std::string_view path = target_path(target);
+    FUZZ_CHECK(!path.empty() && path.front() == '/', "target_path: " + fuzz::show(path));
+    FUZZ_CHECK(path.find_first_of("?#") == std::string_view::npos, "target_path kept the query: " + fuzz::show(path));
+    auto rp = target_to_relative_path(path);
+    FUZZ_CHECK(rp && *rp == *rel, "the path alone maps elsewhere: " + fuzz::show(path));
+
+    // The mapping only removes: the result is no longer than the decoded path.
+    auto decoded = percent_decode(path);
     FUZZ_CHECK(decoded.has_value(), "accepted with bad percent-encoding: " + fuzz::show(target));
     FUZZ_CHECK(rel->size() <= decoded->size(), "the result grew: " + fuzz::show(target));
     return 0;

@@ -62,9 +62,9 @@ std::optional<ByteRange> expected(std::string_view header, std::uint64_t size) {
 
 const char* kind(ByteRange::Kind k) {
     switch (k) {
-    case ByteRange::Kind::none: return "none";
-    case ByteRange::Kind::satisfiable: return "satisfiable";
-    case ByteRange::Kind::unsatisfiable: return "unsatisfiable";
+        case ByteRange::Kind::none: return "none";
+        case ByteRange::Kind::satisfiable: return "satisfiable";
+        case ByteRange::Kind::unsatisfiable: return "unsatisfiable";
     }
     return "?";
 }
@@ -77,17 +77,15 @@ void check(std::string_view header, std::uint64_t size) {
     ByteRange r = parse_range(header, size);
     std::string ctx = "size " + std::to_string(size) + ", header " + fuzz::show(header) + ": " + show(r);
     switch (r.kind) {
-    case ByteRange::Kind::satisfiable:
-        FUZZ_CHECK(size > 0, ctx);
-        FUZZ_CHECK(r.first <= r.last, ctx);
-        FUZZ_CHECK(r.last < size, ctx);
-        FUZZ_CHECK(r.length() >= 1 && r.length() <= size, ctx);
-        break;
-    case ByteRange::Kind::unsatisfiable:
-    case ByteRange::Kind::none:
-        break;
-    default:
-        FUZZ_CHECK(false, "unknown kind; " + ctx);
+        case ByteRange::Kind::satisfiable:
+            FUZZ_CHECK(size > 0, ctx);
+            FUZZ_CHECK(r.first <= r.last, ctx);
+            FUZZ_CHECK(r.last < size, ctx);
+            FUZZ_CHECK(r.length() >= 1 && r.length() <= size, ctx);
+            break;
+        case ByteRange::Kind::unsatisfiable:
+        case ByteRange::Kind::none: break;
+        default: FUZZ_CHECK(false, "unknown kind; " + ctx);
     }
     if (r.kind != ByteRange::Kind::none) {
         // Only a byte range can be used or refused.
@@ -121,6 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t len)
     }
     check(header, size);
     // The boundaries around the size, where off-by-ones live.
-    for (std::uint64_t s : {std::uint64_t(0), std::uint64_t(1), size - 1, size + 1, ~std::uint64_t(0)}) check(header, s);
+    for (std::uint64_t s : {std::uint64_t(0), std::uint64_t(1), size - 1, size + 1, ~std::uint64_t(0)})
+        check(header, s);
     return 0;
 }

@@ -36,32 +36,9 @@ void compare_with_request_parse(std::string_view in, const fuzz::Outcome& whole)
         return;
     }
     FUZZ_CHECK(!r.ok(), "Request::parse accepted what the stream did not finish");
-    if (whole.error) FUZZ_CHECK(r.error == whole.error, "Request::parse status " + std::to_string(r.error) +
-                                                            " vs " + std::to_string(whole.error));
-}
-
-// Whether a split parse may differ from the whole one as it does.
-//
-// Accepted difference: http-parser hands a header field, a value or the URL
-// to the glue when the token ends or the buffer does, and stops at a bad byte
-// without handing over the token it was in. Fed whole, an over-long token
-// with a bad byte in it is a 400; fed in pieces, the glue sees the first
-// pieces and answers 414/431 before the bad byte arrives. Both refuse the
-// request and close; which status depends on how the bytes arrived
-// (regressions/fuzz_request_parser/limit-vs-bad-byte-*).
-//
-// Known bug (regressions/fuzz_request_parser/long-method-*): an unknown
-// method of 32 characters or more is 501 when its end arrives in the same
-// read, else 400 (feed() holds back only shorter method prefixes). Tolerated
-// with FUZZ_KNOWN_BUGS=ignore.
-bool same_result(const fuzz::Outcome& whole, const fuzz::Outcome& split) {
-    if (split == whole) return true;
-    if (split.messages != whole.messages || split.incomplete != whole.incomplete) return false;
-    if (whole.error == 400 && (split.error == 414 || split.error == 431)) return true;
-    if (fuzz::ignore_known_bugs() && ((whole.error == 501 && split.error == 400) ||
-                                      (whole.error == 400 && split.error == 501)))
-        return true;
-    return false;
+    if (whole.error)
+        FUZZ_CHECK(r.error == whole.error,
+                   "Request::parse status " + std::to_string(r.error) + " vs " + std::to_string(whole.error));
 }
 
 }  // namespace
@@ -79,17 +56,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (salt == 0) compare_with_request_parse(in, whole);
         fuzz::Rng rng(in, static_cast<std::uint64_t>(++salt));
         std::vector<std::vector<std::size_t>> ways;
-        if (size <= 4096) ways.push_back(fuzz::cuts_every(size, 1));
-        else ways.push_back(fuzz::cuts_every(size, 7));
+        if (size <= 4096)
+            ways.push_back(fuzz::cuts_every(size, 1));
+        else
+            ways.push_back(fuzz::cuts_every(size, 7));
         ways.push_back(fuzz::cuts_at_syntax(in));
         if (size > 1) ways.push_back({1});
         if (size > 2) ways.push_back({size - 1});
         for (int i = 0; i < 3; ++i) ways.push_back(fuzz::cuts_random(rng, size, 1 + i * 4));
         for (const auto& cuts : ways) {
             fuzz::Outcome split = fuzz::parse_stream(in, cuts, limits);
-            FUZZ_CHECK(same_result(whole, split), "the split changes the result (" + fuzz::describe_cuts(cuts) +
-                                           ")\nwhole: " + fuzz::describe(whole) + "split: " + fuzz::describe(split) +
-                                           "input: " + fuzz::show(in, 400));
+            FUZZ_CHECK(fuzz::same_result(whole, split),
+                       "the split changes the result: error " + std::to_string(whole.error) + " whole, " +
+                           std::to_string(split.error) + " split (" + fuzz::describe_cuts(cuts) + ")\nwhole: " +
+                           fuzz::describe(whole) + "split: " + fuzz::describe(split) + "input: " + fuzz::show(in, 400));
         }
     }
     return 0;

@@ -93,6 +93,7 @@ PATHS = [
     b"/a/./b", b"/a/../b", b"/%00", b"/a%2fb", b"/%zz", b"/%4", b"/a?b#c", b"//x//y/", b"/..%2f..%2f",
     b"/.%2e/", b"/%252e%252e/", b"/a/%2e/b", b"relative", b"", b"/...", b"/.. /x", b"/a\\..\\b",
     b"/\xff\xfe", b"/%c0%ae%c0%ae/", b"/a/b/../../..", b"#/../", b"/#", b"/?/../..",
+    b"http://example.com/a/b?x", b"http://example.com", b"http://h/..%2f..%2fetc/passwd", b"https://h:8080//x",
 ]
 
 # For the whole connection: the fuzz handler's routes, pipelining, bodies,

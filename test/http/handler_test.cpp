@@ -468,3 +468,53 @@ TEST_CASE("a client still sending a refused body reads the 413 instead of a rese
         (void)writer.join();
     });
 }
+
+TEST_CASE("a body that stops mid-way: earlier pipelined answers still arrive; a body timeout gets its 408") {
+    with_server<Streaming>({}, [](SocketAddress at, BaseHTTPServer&) {
+        Deadline d = Deadline::after(std::chrono::seconds(5));
+        Socket s = std::move(Socket::connect(at, d).value);
+        // A complete request, then one whose body never finishes, then EOF.
+        REQUIRE(s.write_all("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
+                            "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nshort", d).ok());
+        REQUIRE(s.shutdown_write() == Status::ok);
+        auto rs = read_responses(s, 2, d);
+        REQUIRE(rs.size() >= 1);
+        CHECK(rs[0].status == 200);
+        CHECK(rs[0].body.rfind("ok|2:", 0) == 0);
+    });
+    ServerConfig cfg;
+    cfg.body_timeout = std::chrono::milliseconds(200);
+    with_server<SmallBodies>(cfg, [](SocketAddress at, BaseHTTPServer&) {
+        Deadline d = Deadline::after(std::chrono::seconds(5));
+        Socket s = std::move(Socket::connect(at, d).value);
+        REQUIRE(s.write_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", d).ok());
+        auto rs = read_responses(s, 1, d);
+        REQUIRE(rs.size() == 1);
+        CHECK(rs[0].status == 408);
+    });
+}
+
+TEST_CASE("a 100 Continue never overtakes answers to earlier pipelined requests") {
+    with_server<Streaming>({}, [](SocketAddress at, BaseHTTPServer&) {
+        Deadline d = Deadline::after(std::chrono::seconds(5));
+        Socket s = std::move(Socket::connect(at, d).value);
+        REQUIRE(s.write_all("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+                            "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", d).ok());
+        std::string got;
+        char buf[4096];
+        while (got.find("100 Continue") == std::string::npos) {
+            IoResult r = s.read_some(buf, sizeof buf, d);
+            REQUIRE(r.ok());
+            got.append(buf, r.n);
+        }
+        // The first answer is complete before the interim response starts.
+        auto cont = got.find("HTTP/1.1 100 Continue\r\n\r\n");
+        auto first = Response::parse(got.substr(0, cont));
+        REQUIRE(first.ok());
+        CHECK(first->body.rfind("one|3:", 0) == 0);
+        REQUIRE(s.write_all("two", d).ok());
+        auto rs = read_responses(s, 1, d);
+        REQUIRE(rs.size() == 1);
+        CHECK(rs[0].body.rfind("two|3:", 0) == 0);
+    });
+}

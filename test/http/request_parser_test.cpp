@@ -111,6 +111,23 @@ std::vector<Case> cases() {
         {"two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         {"control character in a value", "GET / HTTP/1.1\r\nHost: h\r\nX: a\x01z\r\n\r\n", 400},
         {"space in the URL", "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        // Where the Debian http-parser is lenient (found by fuzzing).
+        {"high-bit byte in a chunk size",
+         std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\xcd\r\n") +
+             "0123456789abcdef\r\n0\r\n\r\n", 400},
+        {"CR without LF after a chunk size",
+         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\rXhello\r\n0\r\n\r\n", 400},
+        {"two stray bytes after chunk data",
+         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n", 400},
+        {"a CR that ends the head for http-parser (smuggling)",
+         "GET / HTTP/1.1\r\nHost: h\r\n\rXGET /admin HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"CR CR LF after an empty value", "GET / HTTP/1.1\r\nHost: h\r\nX:\r\r\n\r\n", 400},
+        {"not HTTP/ in the version", "GET / Hxyz/1.1\r\nHost: h\r\n\r\n", 400},
+        {"a line break inside the version", "GET / H\r\n\r\n1.1\r\nHost: h\r\n\r\n", 400},
+        {"a 40-character method", std::string(40, 'A') + " / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"chunked with extensions and trailers is still fine",
+         "POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3;a=b;c\r\nabc\r\n0;x\r\nT1: v\r\nT2: w\r\n\r\n", 0, 1, "/t", "abc"},
     };
 }
 
@@ -181,6 +198,17 @@ TEST_CASE("keep-alive, Expect and framing are reported after the head") {
     CHECK_FALSE(p.has_body());
 }
 
+TEST_CASE("obs-fold is a 400 whatever the split, even when it would also pass a limit") {
+    ParserLimits small;
+    small.max_header_bytes = 96;
+    std::string raw = "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n " + std::string(120, 'b') + "\r\n\r\n";
+    CHECK(parse_split(raw, {}, small).status == 400);
+    for (std::size_t cut = 1; cut < raw.size(); ++cut) {
+        INFO("split at " << cut);
+        CHECK(parse_split(raw, {cut}, small).status == 400);
+    }
+}
+
 TEST_CASE("limits are configurable") {
     ParserLimits small;
     small.max_headers = 2;
@@ -232,4 +260,18 @@ TEST_CASE("target_path: origin form and the absolute form servers must accept") 
     CHECK(target_path("http://example.com:8080/wait?x") == "/wait");
     CHECK(target_path("http://example.com") == "/");
     CHECK(target_path("*") == "*");
+}
+
+TEST_CASE("field names are tokens; field values have no control characters but tab") {
+    CHECK(valid_field_name("Content-Type"));
+    CHECK_FALSE(valid_field_name("Bad Name"));
+    CHECK_FALSE(valid_field_name(""));
+    CHECK(valid_field_value("text/plain; charset=utf-8"));
+    CHECK(valid_field_value("a\tb"));
+    CHECK(valid_field_value("caf\xc3\xa9 and more than eight bytes"));
+    for (std::string bad : {std::string("a\rb"), std::string("a\nb"), std::string("0123456789\x10" "abc"),
+                            std::string("xxxxxxxxxxxxxx\x7f")}) {
+        INFO(bad);
+        CHECK_FALSE(valid_field_value(bad));
+    }
 }
