@@ -166,6 +166,14 @@ bench-micro: deps-build bench
 bench-peers: deps-bench lib apps bench
 	python3 bench/peers.py --build $(BUILD)
 
+# The soak: every app under mixed load (comet cycles, wrk, uploads, downloads,
+# hostile clients) for SOAK_SECONDS, failing if memory or descriptors grow or
+# any request fails. Not part of `make test`.
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: deps-test apps
+	python3 test/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS)
+
 # --- install -----------------------------------------------------------------
 .PHONY: install
 install: lib

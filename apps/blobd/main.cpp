@@ -65,7 +65,7 @@ private:
         if (!cfg_.blob.empty()) {
             if (http::target_path(path) != "/") return not_found("no such blob: this server serves its one blob at /"), false;
             file->fd = ::open(cfg_.blob.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
-            if (file->fd < 0) return not_found(why(errno)), false;
+            if (file->fd < 0) return cannot_open(errno), false;
             auto slash = cfg_.blob.rfind('/');
             *name = slash == std::string::npos ? cfg_.blob : cfg_.blob.substr(slash + 1);
             return true;
@@ -78,7 +78,7 @@ private:
         bool as_directory = !rel->empty() && (p.back() == '/' || (p.size() >= 3 && (p.substr(p.size() - 3) == "%2F" ||
                                                                                    p.substr(p.size() - 3) == "%2f")));
         file->fd = open_beneath(cfg_.root_fd, cfg_.root, as_directory ? *rel + "/" : *rel);
-        if (file->fd < 0) return not_found(why(errno)), false;
+        if (file->fd < 0) return cannot_open(errno), false;
         auto slash = rel->rfind('/');
         *name = slash == std::string::npos ? *rel : rel->substr(slash + 1);
         if (name->empty()) *name = "index";
@@ -92,6 +92,18 @@ private:
         case EXDEV: case ELOOP: return "the path leaves the served directory";
         default: return std::strerror(e);
         }
+    }
+
+    // Out of descriptors or memory is the server's passing trouble, not a
+    // missing file: 503, so that caches do not learn a 404.
+    void cannot_open(int e) {
+        if (e == EMFILE || e == ENFILE || e == ENOMEM) {
+            http::Response r(503, "503 service unavailable: " + std::string(std::strerror(e)) + "\n",
+                             "text/plain; charset=utf-8");
+            r.headers.add("Retry-After", "1");
+            return send(r);
+        }
+        not_found(why(e));
     }
 
     void not_found(const std::string& reason) {
