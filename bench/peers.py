@@ -758,7 +758,8 @@ def sh(cmd):
 def machine_info(setup):
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip()
     mem = sh("grep MemTotal /proc/meminfo | awk '{printf \"%.1f GiB\", $2/1048576}'")
-    dirty = sh("git status --porcelain --untracked-files=no | wc -l")
+    # This script's own outputs don't count: they change with every run.
+    dirty = sh("git status --porcelain --untracked-files=no -- . ':!bench/RESULTS.md' ':!bench/results' | wc -l")
     return {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "uname": sh("uname -a"), "kernel": sh("uname -r"), "nproc": sh("nproc"), "cpu": cpu, "memory": mem,
@@ -820,6 +821,7 @@ set xlabel 'N (parked clients)'
 set ylabel 'server CPU seconds (user + sys, whole run)'
 set title 'Server CPU for the whole run'
 plot for [i=0:{len(servers) - 1}] 'c10k.dat' index i using 1:2 with linespoints lt i+1 title word(titles, i+1)
+set yrange [1000:400000]
 set ylabel 'bytes of server RSS per parked connection'
 set title 'Memory per parked connection ((RSS parked - RSS idle) / N)'
 plot for [i=0:{len(servers) - 1}] 'c10k.dat' index i using 1:3 with linespoints lt i+1 title word(titles, i+1)

@@ -18,6 +18,7 @@ set xlabel 'N (parked clients)'
 set ylabel 'server CPU seconds (user + sys, whole run)'
 set title 'Server CPU for the whole run'
 plot for [i=0:4] 'c10k.dat' index i using 1:2 with linespoints lt i+1 title word(titles, i+1)
+set yrange [1000:400000]
 set ylabel 'bytes of server RSS per parked connection'
 set title 'Memory per parked connection ((RSS parked - RSS idle) / N)'
 plot for [i=0:4] 'c10k.dat' index i using 1:3 with linespoints lt i+1 title word(titles, i+1)
