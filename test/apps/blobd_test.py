@@ -27,7 +27,7 @@ import unittest
 import zlib
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, have  # noqa: E402
+from harness import App, app_path, have, parse_head, read_head, RssSampler  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -40,14 +40,6 @@ ETAG = re.compile(r'^(W/)?"[\x21\x23-\x7e]*"$')
 
 # --- raw HTTP ---------------------------------------------------------------------------
 
-def parse_head(head):
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return lines[0], headers
-
 
 def status_of(status_line):
     m = re.match(r"^HTTP/1\.[01] (\d{3}) ", status_line)
@@ -55,19 +47,6 @@ def status_of(status_line):
         raise AssertionError(f"not a status line: {status_line!r}")
     return int(m.group(1))
 
-
-def read_head(sock, buf=b"", timeout=5.0):
-    sock.settimeout(timeout)
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed before the end of a response head: {buf!r}")
-        buf += chunk
-        if len(buf) > 65536:
-            raise AssertionError("response head too large")
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    status_line, headers = parse_head(head)
-    return status_line, headers, rest
 
 
 def read_response(sock, buf=b"", head_request=False, timeout=5.0):
@@ -117,35 +96,6 @@ def get(app, path, headers=None, method="GET", timeout=10):
     finally:
         c.close()
 
-
-class RssSampler:
-    """Samples an app's VmRSS every `interval` seconds in a thread."""
-
-    def __init__(self, app, interval=0.005):
-        self.app, self.interval = app, interval
-        self.samples = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.samples.append(self.app.rss_kib())
-            except (OSError, ValueError):
-                return
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join(5)
-
-    @property
-    def peak(self):
-        return max(self.samples) if self.samples else 0
 
 
 class Download(threading.Thread):

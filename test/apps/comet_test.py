@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, have  # noqa: E402
+from harness import App, app_path, have, read_head  # noqa: E402
 
 HOST = "127.0.0.1"
 MANY = 500
@@ -34,25 +34,6 @@ def request_bytes(method, path, version="HTTP/1.1", extra=""):
     host = "Host: 127.0.0.1\r\n" if version == "HTTP/1.1" else ""
     return f"{method} {path} {version}\r\n{host}{extra}\r\n".encode()
 
-
-def read_head(sock, timeout=2.0, buf=b""):
-    """Read a response head (buf: bytes already read); return
-    (status_line, headers with lower-case names, the bytes after the head)."""
-    sock.settimeout(timeout)
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed before the end of the response head: {buf!r}")
-        buf += chunk
-        if len(buf) > 65536:
-            raise AssertionError("response head too large")
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return lines[0], headers, rest
 
 
 def read_to_eof(sock, buf=b"", timeout=3.0):

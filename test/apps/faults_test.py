@@ -42,7 +42,7 @@ import time
 import unittest
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path  # noqa: E402
+from harness import App, app_path, read_head  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -101,22 +101,6 @@ def vanish(sock, how):
     else:
         sock.close()
 
-
-def read_head(sock, timeout=5):
-    sock.settimeout(timeout)
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"closed before the end of the response head: {buf!r}")
-        buf += chunk
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    return lines[0], headers, rest
 
 
 def read_to_eof(sock, timeout=5):

@@ -13,8 +13,10 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 ROOT = os.environ.get("TENDRIL_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -135,3 +137,67 @@ class App:
     def __exit__(self, *exc):
         self.stop()
         self._err.close()
+
+
+# --- raw HTTP over sockets, for tests that need to see the bytes -------------
+
+def parse_head(head):
+    """(status line, headers with lower-case names) of a response head."""
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return lines[0], headers
+
+
+def read_head(sock, buf=b"", timeout=5.0):
+    """Read one response head (buf: bytes already read); return
+    (status line, headers, the bytes after the head)."""
+    sock.settimeout(timeout)
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before the end of a response head: {buf!r}")
+        buf += chunk
+        if len(buf) > 65536:
+            raise AssertionError("response head too large")
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    status_line, headers = parse_head(head)
+    return status_line, headers, rest
+
+
+def reset_close(sock):
+    """Close with an RST (SO_LINGER 0) instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class RssSampler:
+    """Samples an app's VmRSS every `interval` seconds in a thread."""
+
+    def __init__(self, app, interval=0.005):
+        self.app, self.interval = app, interval
+        self.samples = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.samples.append(self.app.rss_kib())
+            except (OSError, ValueError):
+                return
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join(5)
+
+    @property
+    def peak(self):
+        return max(self.samples) if self.samples else 0

@@ -26,7 +26,7 @@ import unittest
 import urllib.request
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, have  # noqa: E402
+from harness import App, app_path, have, parse_head, read_head, RssSampler, reset_close  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -90,28 +90,6 @@ def curl(*args, stdin=None, timeout=60):
     return heads, rest, p.stderr.decode(errors="replace")
 
 
-def parse_head(head):
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return lines[0], headers
-
-
-def read_head(sock, buf=b"", timeout=5.0):
-    """Read one response head; return (status line, headers, bytes after the head)."""
-    sock.settimeout(timeout)
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed before the end of a response head: {buf!r}")
-        buf += chunk
-        if len(buf) > 65536:
-            raise AssertionError("response head too large")
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    status_line, headers = parse_head(head)
-    return status_line, headers, rest
 
 
 def read_response(sock, buf=b"", timeout=5.0):
@@ -157,41 +135,6 @@ def chunked(data, sizes):
         i += n
     return b"".join(out) + b"0\r\n\r\n"
 
-
-def reset_close(sock):
-    """Close with an RST (SO_LINGER 0) instead of a FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-class RssSampler:
-    """Samples an app's VmRSS every `interval` seconds in a thread."""
-
-    def __init__(self, app, interval=0.005):
-        self.app, self.interval = app, interval
-        self.samples = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.samples.append(self.app.rss_kib())
-            except (OSError, ValueError):
-                return
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join(5)
-
-    @property
-    def peak(self):
-        return max(self.samples) if self.samples else 0
 
 
 def settle_rss(app, seconds=0.3):
