@@ -29,11 +29,9 @@ import hashlib
 import http.client
 import os
 import resource
-import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -42,7 +40,7 @@ import time
 import unittest
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, read_head  # noqa: E402
+from harness import App, app_path, read_head, reset_close  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -86,18 +84,9 @@ def connect(app, timeout=5, rcvbuf=None):
     return s
 
 
-def reset(sock):
-    """Close with an RST (SO_LINGER 0) instead of a FIN."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    sock.close()
-
-
 def vanish(sock, how):
     if how == "rst":
-        reset(sock)
+        reset_close(sock)
     else:
         sock.close()
 
@@ -475,7 +464,7 @@ class SlowClients(FaultCase):
                 waiter.close()
                 self.assertEqual(wait_fds(app, base_fds + 1), base_fds + 1)  # the pipeliner is still there
             finally:
-                reset(s)
+                reset_close(s)
             self.assertBackToBaseline(app, base_fds, what="after the pipeliner left")
 
     def test_hello_slowloris_50_connections_one_byte_every_200ms(self):
@@ -552,7 +541,7 @@ class Signals(FaultCase):
                     s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
                     if i % 2:
                         s.recv(1)  # the response is under way
-                    reset(s)
+                    reset_close(s)
                 self.assertAlive(app, f"after {i + 1} downloads reset at once")
             self.assertServes(app, "/small.txt")
             self.assertBackToBaseline(app, base_fds)

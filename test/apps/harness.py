@@ -10,6 +10,8 @@ TENDRIL_BUILD names the build directory (test/run.py sets it).
 """
 import http.client
 import os
+import re
+import select
 import shutil
 import signal
 import socket
@@ -32,32 +34,44 @@ def have(tool):
 
 
 class App:
-    def __init__(self, name, *args, env=None, quiet=False, start_timeout=10):
+    """build/apps/NAME on an ephemeral port; all of its stdout (app.out) and
+    stderr (app.stderr_text()) kept."""
+
+    def __init__(self, name, *args, env=None, quiet=False, port="0", start_timeout=10):
         self.name = name
         self.args = list(args)
         if quiet:
             self.args.append("--quiet")
+        self.port_flag = port
         self.env = dict(os.environ, **(env or {}))
         self.start_timeout = start_timeout
         self.proc = None
         self.port = None
+        self.out = b""
         self._err = tempfile.TemporaryFile()
 
     def start(self):
-        cmd = [app_path(self.name), "--port", "0"] + self.args
+        cmd = [app_path(self.name), "--port", self.port_flag] + self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=self.env)
-        deadline = time.time() + self.start_timeout
-        line = b""
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if line or self.proc.poll() is not None:
-                break
-        text = line.decode().strip()
-        if not text.startswith("listening on http://"):
+        # select, not readline: an app that hangs before its first line must
+        # not hang the test past start_timeout.
+        deadline = time.monotonic() + self.start_timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.out and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if r:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                self.out += chunk
+        line = self.out.split(b"\n", 1)[0].decode(errors="replace")
+        m = re.fullmatch(r"listening on http://(\S+):(\d+)", line)
+        if not m:
             self.stop()
-            raise RuntimeError(f"{self.name} did not start: {text!r}; stderr: {self.stderr_text()[-2000:]}")
-        self.listening_line = text
-        self.port = int(text.rsplit(":", 1)[1])
+            raise AssertionError(f"{self.name} did not start: stdout {self.out!r}, "
+                                 f"stderr {self.stderr_text()[-2000:]!r}")
+        self.listening_line = line
+        self.port = int(m.group(2))
         return self
 
     def url(self, path="/"):
@@ -115,17 +129,20 @@ class App:
         return self.proc.wait(timeout=timeout)
 
     def stop(self, sig=None, timeout=10):
-        sig = signal.SIGTERM if sig is None else sig
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        """Signal (SIGTERM by default), wait (kill after timeout); returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM if sig is None else sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stdout:
+        if self.proc.stdout and not self.proc.stdout.closed:
+            self.out += self.proc.stdout.read()
             self.proc.stdout.close()
-        return self.proc.returncode if self.proc else None
+        return self.proc.returncode
 
     def stderr_text(self):
         self._err.seek(0)
@@ -136,7 +153,9 @@ class App:
 
     def __exit__(self, *exc):
         self.stop()
-        self._err.close()
+
+    def __del__(self):
+        self._err.close()  # kept open past stop(): tests read stderr_text() after the exit
 
 
 # --- raw HTTP over sockets, for tests that need to see the bytes -------------
@@ -169,7 +188,10 @@ def read_head(sock, buf=b"", timeout=5.0):
 
 def reset_close(sock):
     """Close with an RST (SO_LINGER 0) instead of a FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass  # already reset by the peer: closing is all that is left
     sock.close()
 
 

@@ -13,19 +13,18 @@ import http.server
 import io
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 import unittest
 from datetime import datetime, timezone
 
-ROOT = os.environ.get("TENDRIL_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("TENDRIL_BUILD") or os.path.join(ROOT, "build")
-HELLO = os.path.join(BUILD, "apps", "hello")
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+from harness import App, app_path  # noqa: E402
+HELLO = app_path("hello")
 
 PLAINTEXT = b"Hello, World!"
 JSON = b'{"message":"Hello, World!"}'
@@ -37,63 +36,11 @@ LOG_PREFIX = r"^127\.0\.0\.1 - - \[\d{2}/(?:" + MONTHS + r")/\d{4} \d{2}:\d{2}:\
 
 # --- starting and stopping the app ---------------------------------------------------
 
-class Hello:
-    """build/apps/hello on an ephemeral port; all of stdout and stderr kept."""
+class Hello(App):
+    """build/apps/hello; request() returns the http.client response itself."""
 
     def __init__(self, *args, port="0", start_timeout=10):
-        self.args = ["--port", port] + list(args)
-        self.start_timeout = start_timeout
-        self.proc = None
-        self.port = None
-        self.out = b""
-        self._err = tempfile.TemporaryFile()
-
-    def start(self):
-        self.proc = subprocess.Popen([HELLO] + self.args, stdout=subprocess.PIPE, stderr=self._err)
-        deadline = time.monotonic() + self.start_timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.out and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not r:
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            self.out += chunk
-        line = self.out.split(b"\n", 1)[0].decode(errors="replace")
-        m = re.fullmatch(r"listening on http://(\S+):(\d+)", line)
-        if not m:
-            self.stop()
-            raise AssertionError(f"hello did not start: stdout {self.out!r}, stderr {self.stderr_text()[-2000:]!r}")
-        self.listening_line = line
-        self.port = int(m.group(2))
-        return self
-
-    def stop(self, sig=signal.SIGTERM, timeout=10):
-        """Signal, wait (kill after timeout); returns the exit status."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout and not self.proc.stdout.closed:
-            self.out += self.proc.stdout.read()
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-    def __del__(self):
-        self._err.close()
-
-    def stderr_text(self):
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace")
-
-    def connection(self, timeout=10):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        super().__init__("hello", *args, port=port, start_timeout=start_timeout)
 
     def request(self, method, path, body=None, headers=None, timeout=10):
         c = self.connection(timeout)
@@ -103,12 +50,6 @@ class Hello:
             return r.status, r, r.read()
         finally:
             c.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def run_hello(args, timeout=10):

@@ -8,98 +8,43 @@ is bounded and everything started is stopped.
 import http.client
 import os
 import re
-import select
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-ROOT = os.environ.get("TENDRIL_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("TENDRIL_BUILD") or os.path.join(ROOT, "build")
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import BUILD  # noqa: E402
 
 PLAINTEXT = b"Hello, World!"
 JSON = b'{"message":"Hello, World!"}'
 BODIES = {"/plaintext": PLAINTEXT, "/json": JSON}
 
 
-class App:
-    """build/apps/NAME on an ephemeral port."""
-
-    def __init__(self, name, *args, start_timeout=10):
-        self.path = os.path.join(BUILD, "apps", name)
-        self.args = ["--port", "0"] + list(args)
-        self.start_timeout = start_timeout
-        self.proc = None
-        self.port = None
-        self._err = tempfile.TemporaryFile()
+class App(harness.App):
+    """An app that has answered once before the tests begin."""
 
     def start(self):
-        self.proc = subprocess.Popen([self.path] + self.args, stdout=subprocess.PIPE, stderr=self._err)
-        deadline = time.monotonic() + self.start_timeout
-        out = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in out and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                out += chunk
-        m = re.match(rb"listening on http://\S+:(\d+)\n", out)
-        if not m:
-            self.stop()
-            raise AssertionError(f"{self.path} did not start: {out!r} {self.stderr_text()[-2000:]!r}")
-        self.port = int(m.group(1))
+        super().start()
         # Let the app finish starting (and wire up its signal handling)
         # before the tests begin; hello_test checks that window itself.
-        self.get_ok()
-        return self
-
-    def get_ok(self):
         c = self.connection(5)
         try:
-            c.request("GET", "/plaintext")
+            c.request("GET", "/plaintext" if self.name == "hello" else "/")
             c.getresponse().read()
         finally:
             c.close()
+        return self
 
     def url(self, path="/plaintext"):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def connection(self, timeout=10):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def stop(self, timeout=10):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout and not self.proc.stdout.closed:
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-    def stderr_text(self):
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace")
-
-    def __del__(self):
-        self._err.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return super().url(path)
 
 
 def recv_until_close(s, timeout=5):
