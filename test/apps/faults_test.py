@@ -214,6 +214,19 @@ def make_tree(base):
     return root, rand
 
 
+class TreeCase(FaultCase):
+    """A FaultCase with a blobd root (make_tree) shared by its tests."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="faults-")
+        cls.root, cls.rand = make_tree(cls.base)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+
 # --- descriptor exhaustion -------------------------------------------------------------
 
 class DescriptorExhaustion(FaultCase):
@@ -310,16 +323,7 @@ class DescriptorExhaustion(FaultCase):
 
 # --- clients that vanish ----------------------------------------------------------------
 
-class VanishingClients(FaultCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.base = tempfile.mkdtemp(prefix="faults-")
-        cls.root, cls.rand = make_tree(cls.base)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.base, ignore_errors=True)
-
+class VanishingClients(TreeCase):
     def test_hello_mid_headers(self):
         heads = [b"G", b"GET /plaintext HTTP/1.1\r\n", b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Half: abc",
                  b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r"]
@@ -387,16 +391,7 @@ class VanishingClients(FaultCase):
 
 # --- slow readers and slowloris ------------------------------------------------------------
 
-class SlowClients(FaultCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.base = tempfile.mkdtemp(prefix="faults-")
-        cls.root, cls.rand = make_tree(cls.base)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.base, ignore_errors=True)
-
+class SlowClients(TreeCase):
     def test_blobd_reader_that_never_reads_holds_up_nobody(self):
         want = hashlib.sha256(self.rand).hexdigest()
         with App("blobd", "--root", self.root, quiet=True) as app:
@@ -522,16 +517,7 @@ class SlowClients(FaultCase):
 
 # --- signals ------------------------------------------------------------------------------
 
-class Signals(FaultCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.base = tempfile.mkdtemp(prefix="faults-")
-        cls.root, cls.rand = make_tree(cls.base)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.base, ignore_errors=True)
-
+class Signals(TreeCase):
     def test_sigpipe_big_response_into_a_reset_connection(self):
         with App("blobd", "--root", self.root, quiet=True) as app:
             base_fds = app.open_fds()
