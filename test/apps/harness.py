@@ -37,8 +37,9 @@ class App:
     """build/apps/NAME on an ephemeral port; all of its stdout (app.out) and
     stderr (app.stderr_text()) kept."""
 
-    def __init__(self, name, *args, env=None, quiet=False, port="0", start_timeout=10):
+    def __init__(self, name, *args, env=None, quiet=False, port="0", start_timeout=10, wrapper=()):
         self.name = name
+        self.wrapper = list(wrapper)  # a command that execs the app, e.g. setpriv
         self.args = list(args)
         if quiet:
             self.args.append("--quiet")
@@ -51,7 +52,7 @@ class App:
         self._err = tempfile.TemporaryFile()
 
     def start(self):
-        cmd = [app_path(self.name), "--port", self.port_flag] + self.args
+        cmd = self.wrapper + [app_path(self.name), "--port", self.port_flag] + self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=self.env)
         # select, not readline: an app that hangs before its first line must
         # not hang the test past start_timeout.

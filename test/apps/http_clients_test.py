@@ -214,9 +214,6 @@ class Curl(unittest.TestCase):
         self.assertNotIn("101 Switching", err)
         self.assertRegex(err, r"(?i)re-using existing .*connection")
 
-    def test_pipelining(self):
-        self.skipTest("curl dropped HTTP/1.1 pipelining in 7.65; pipelining is tested with raw sockets and wrk")
-
 
 @unittest.skipUnless(shutil.which("wget"), "wget is not installed")
 class Wget(unittest.TestCase):
