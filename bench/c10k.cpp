@@ -214,19 +214,19 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
             bool holding = connecting.acquire(deadline) == Status::ok;
             Status st = c.send_head(req, std::nullopt, false, deadline);
             if (st != Status::ok) {
-                tally.error("connect/send: " + std::string(to_string(st)));
+                tally.error("connect/send: " + c.last_error());
             } else {
                 ++tally.connected;
                 auto head = c.read_head(deadline);
                 if (holding) connecting.release(), holding = false;
                 if (!head) {
-                    tally.error("response head: " + std::string(to_string(head.status)));
+                    tally.error("response head: " + c.last_error());
                 } else if (head->status != 200) {
                     tally.error("status " + std::to_string(head->status));
                 } else {
                     ++tally.waiting;
                     auto body = c.read_body_all(deadline);
-                    if (!body) tally.error("body: " + std::string(to_string(body.status)));
+                    if (!body) tally.error("body: " + c.last_error());
                     else if (body.value != std::to_string(opt.n)) tally.error("wrong body '" + body.value.substr(0, 20) + "'");
                     else ++tally.done;
                 }
@@ -260,7 +260,8 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
     } catch (...) {
         rep.notify_body = -1;
     }
-    if (rep.notify_body != opt.n) tally.error("notify answered '" + nb.substr(0, 20) + "'");
+    if (rep.notify_body != opt.n)
+        tally.error(status == 0 ? "notify failed: " + ctl.last_error() : "notify answered '" + nb.substr(0, 20) + "'");
     (void)all.wait(deadline);
     Instant t_done = Clock::now();
     rep.t.notify_to_done = std::chrono::duration<double>(t_done - t_notify).count();

@@ -14,6 +14,13 @@ Client::Client(const SocketAddress& server, ClientOptions options)
     if (options_.host_header.empty()) options_.host_header = server_.to_string();
 }
 
+Status Client::fail(Status st, int sys_errno, std::string what) {
+    if (st == Status::ok) st = Status::error;
+    errno_ = sys_errno;
+    error_ = what.empty() ? describe(st, sys_errno) : std::move(what);
+    return st;
+}
+
 void Client::close() {
     sock_.close();
     in_.release();
@@ -24,7 +31,7 @@ Status Client::ensure_connected(Deadline deadline) {
     if (sock_.is_open() && reusable_ && !sock_.hung_up()) return Status::ok;
     close();
     auto s = Socket::connect(server_, deadline, options_.connect);
-    if (!s) return s.status == Status::ok ? Status::error : s.status;
+    if (!s) return fail(s.status, s.error, "connect to " + server_.to_string() + ": " + describe(s.status, s.error));
     sock_ = std::move(s.value);
     eof_ = false;
     return Status::ok;
@@ -32,12 +39,17 @@ Status Client::ensure_connected(Deadline deadline) {
 
 Status Client::write(std::string_view bytes, Deadline deadline) {
     IoResult r = sock_.write_all(bytes, deadline);
-    if (!r) reusable_ = false;
-    return r.status;
+    if (!r) {
+        reusable_ = false;
+        return fail(r.status, r.error);
+    }
+    return Status::ok;
 }
 
 Status Client::send_head(const Request& head, std::optional<std::uint64_t> body_length, bool chunked,
                          Deadline deadline) {
+    error_.clear();
+    errno_ = 0;
     Status st = ensure_connected(deadline);
     if (st != Status::ok) return st;
     std::string out;
@@ -75,7 +87,7 @@ Status Client::write_body(std::string_view piece, Deadline deadline) {
                     {const_cast<char*>(piece.data()), piece.size()},
                     {const_cast<char*>("\r\n"), 2}};
     IoResult r = sock_.writev(iov, 3, deadline);
-    return r.status;
+    return r ? Status::ok : fail(r.status, r.error);
 }
 
 Status Client::finish_body(Deadline deadline) {
@@ -91,11 +103,16 @@ ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
             std::size_t used = 0;
             auto ev = parser_.feed(in_.data(), in_.size(), &used);
             in_.consume(used);
+            if (ev == ResponseParser::Event::error) fail(Status::error, 0, std::string("malformed response: ") + parser_.error());
             if (ev != ResponseParser::Event::need_more) return ev;
         }
         if (eof_) {
             auto ev = parser_.finish();
-            if (ev == ResponseParser::Event::need_more || ev == ResponseParser::Event::error) *status = Status::eof;
+            if (ev == ResponseParser::Event::need_more || ev == ResponseParser::Event::error) {
+                *status = fail(Status::eof, 0, parser_.started()
+                                                   ? "the server closed the connection in the middle of the response"
+                                                   : "the server closed the connection before the response head");
+            }
             return ev == ResponseParser::Event::need_more ? ResponseParser::Event::error : ev;
         }
         if (in_.empty()) {
@@ -104,7 +121,7 @@ ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
             in_.release();
             Status w = sock_.fd().wait_readable(deadline);
             if (w != Status::ok) {
-                *status = w;
+                *status = fail(w, 0, "waiting for the response: " + describe(w, 0));
                 return ResponseParser::Event::error;
             }
         }
@@ -115,7 +132,7 @@ ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
             continue;
         }
         if (!r) {
-            *status = r.status;
+            *status = fail(r.status, r.error, "reading the response: " + describe(r.status, r.error));
             return ResponseParser::Event::error;
         }
         in_.commit(r.n);
@@ -143,6 +160,7 @@ Result<Response> Client::read_head(Deadline deadline) {
         }
         reusable_ = false;
         r.status = st == Status::ok ? Status::error : st;
+        r.error = errno_;
         return r;
     }
 }
@@ -164,6 +182,7 @@ Result<std::string_view> Client::read_body(Deadline deadline) {
     }
     reusable_ = false;
     r.status = st == Status::ok ? Status::error : st;
+    r.error = errno_;
     return r;
 }
 
@@ -173,6 +192,7 @@ Result<std::string> Client::read_body_all(Deadline deadline) {
         auto piece = read_body(deadline);
         if (!piece) {
             r.status = piece.status;
+            r.error = piece.error;
             return r;
         }
         if (piece.value.empty() && body_done_) return r;
@@ -188,12 +208,17 @@ Result<Response> Client::request(Request req, Deadline deadline) {
                               deadline);
         if (st == Status::ok && !req.body.empty()) st = write_body(req.body, deadline);
         Result<Response> r;
-        if (st == Status::ok) r = read_head(deadline);
-        else r.status = st;
+        if (st == Status::ok) {
+            r = read_head(deadline);
+        } else {
+            r.status = st;
+            r.error = errno_;
+        }
         if (r) {
             auto b = read_body_all(deadline);
             if (!b) {
                 r.status = b.status;
+                r.error = b.error;
                 return r;
             }
             r.value.body = std::move(b.value);
@@ -229,10 +254,13 @@ Result<Response> Client::post(std::string_view target, std::string body, std::st
 Result<std::string> Client::raw(std::string_view bytes, Deadline deadline) {
     Result<std::string> r;
     close();
+    error_.clear();
+    errno_ = 0;
     Status st = ensure_connected(deadline);
     if (st == Status::ok) st = write(bytes, deadline);
     if (st != Status::ok) {
         r.status = st;
+        r.error = errno_;
         return r;
     }
     char buf[16 * 1024];
@@ -240,7 +268,8 @@ Result<std::string> Client::raw(std::string_view bytes, Deadline deadline) {
         IoResult rr = sock_.read_some(buf, sizeof buf, deadline);
         if (rr.status == Status::eof) break;
         if (!rr) {
-            r.status = rr.status;
+            r.status = fail(rr.status, rr.error, "reading the response: " + describe(rr.status, rr.error));
+            r.error = rr.error;
             break;
         }
         r.value.append(buf, rr.n);

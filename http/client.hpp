@@ -63,6 +63,10 @@ public:
 
     bool connected() const { return sock_.is_open(); }
     void close();
+    // Why the last failed call failed, in words ("connection reset by peer",
+    // "the server closed the connection before the response head",
+    // "malformed response: ..."); empty after a call that succeeded.
+    const std::string& last_error() const { return error_; }
     Socket& socket() { return sock_; }
     const SocketAddress& server() const { return server_; }
 
@@ -70,6 +74,7 @@ private:
     Status ensure_connected(Deadline deadline);
     Status write(std::string_view bytes, Deadline deadline);
     ResponseParser::Event next_event(Deadline deadline, Status* status);
+    Status fail(Status st, int sys_errno, std::string what = {});
 
     SocketAddress server_;
     ClientOptions options_;
@@ -81,6 +86,8 @@ private:
     bool body_done_ = true;
     bool reusable_ = false;
     bool eof_ = false;
+    std::string error_;
+    int errno_ = 0;
 };
 
 }  // namespace tendril::http

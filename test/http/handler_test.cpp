@@ -7,6 +7,7 @@
 
 #include <tendril/http/client.hpp>
 #include <tendril/http/server.hpp>
+#include <tendril/net/listener.hpp>
 #include <tendril/sched/channel.hpp>
 #include <tendril/sched/wait_group.hpp>
 
@@ -516,5 +517,59 @@ TEST_CASE("a 100 Continue never overtakes answers to earlier pipelined requests"
         auto rs = read_responses(s, 1, d);
         REQUIRE(rs.size() == 1);
         CHECK(rs[0].body.rfind("two|3:", 0) == 0);
+    });
+}
+
+TEST_CASE("the client says why an exchange failed") {
+    run([] {
+        using namespace std::chrono_literals;
+        auto l = Listener::listen(*SocketAddress::ip("127.0.0.1", 0));
+        REQUIRE(l.ok());
+        const SocketAddress at = l->local_address();
+        // Each connection gets one misbehaviour: what the server sends before it closes.
+        const std::vector<std::pair<std::string, std::string>> cases = {
+            {"", "the server closed the connection before the response head"},
+            {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "the server closed the connection in the middle"},
+            {"garbage\r\n\r\n", "malformed response: "},
+        };
+        FiberHandle server = go([&] {
+            for (const auto& c : cases) {
+                auto s = l->accept(Deadline::after(5s));
+                REQUIRE(s.ok());
+                char buf[1024];
+                REQUIRE(s->read_some(buf, sizeof buf, Deadline::after(5s)).ok());
+                if (!c.first.empty()) REQUIRE(s->write_all(c.first).ok());
+            }
+        });
+        for (const auto& c : cases) {
+            Client client(at, ClientOptions{{}, false, {}});
+            auto r = client.get("/", Deadline::after(5s));
+            CHECK_FALSE(r.ok());
+            CHECK_MESSAGE(client.last_error().find(c.second) == 0, client.last_error());
+        }
+        CHECK(server.join() == Status::ok);
+        l->close();
+        Client refused(at);
+        auto r = refused.get("/", Deadline::after(5s));
+        CHECK(r.status == Status::error);
+        CHECK(r.error == ECONNREFUSED);
+        CHECK_MESSAGE(refused.last_error().find("connect to 127.0.0.1:") == 0, refused.last_error());
+        CHECK_MESSAGE(refused.last_error().find("refused") != std::string::npos, refused.last_error());
+        // Success clears it.
+        auto ok_server = Listener::listen(*SocketAddress::ip("127.0.0.1", 0));
+        REQUIRE(ok_server.ok());
+        Client fine(ok_server->local_address(), ClientOptions{{}, false, {}});
+        FiberHandle answer = go([&] {
+            auto s = ok_server->accept(Deadline::after(5s));
+            REQUIRE(s.ok());
+            char buf[1024];
+            REQUIRE(s->read_some(buf, sizeof buf, Deadline::after(5s)).ok());
+            REQUIRE(s->write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").ok());
+        });
+        auto good = fine.get("/", Deadline::after(5s));
+        REQUIRE(good.ok());
+        CHECK(good->body == "ok");
+        CHECK(fine.last_error().empty());
+        CHECK(answer.join() == Status::ok);
     });
 }
