@@ -2,10 +2,15 @@
 #include "tendril/http/client.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace tendril::http {
 
 namespace {
+// The errno when there is one ("Connection reset by peer" says more than
+// "closed"), else the status ("timeout", "cancelled").
+std::string reason(Status st, int sys_errno) { return sys_errno ? std::strerror(sys_errno) : to_string(st); }
+
 bool framing_given(const Headers& h) { return h.contains("Content-Length") || h.contains("Transfer-Encoding"); }
 }  // namespace
 
@@ -17,7 +22,7 @@ Client::Client(const SocketAddress& server, ClientOptions options)
 Status Client::fail(Status st, int sys_errno, std::string what) {
     if (st == Status::ok) st = Status::error;
     errno_ = sys_errno;
-    error_ = what.empty() ? describe(st, sys_errno) : std::move(what);
+    error_ = what.empty() ? reason(st, sys_errno) : std::move(what);
     return st;
 }
 
@@ -31,7 +36,7 @@ Status Client::ensure_connected(Deadline deadline) {
     if (sock_.is_open() && reusable_ && !sock_.hung_up()) return Status::ok;
     close();
     auto s = Socket::connect(server_, deadline, options_.connect);
-    if (!s) return fail(s.status, s.error, "connect to " + server_.to_string() + ": " + describe(s.status, s.error));
+    if (!s) return fail(s.status, s.error, "connect to " + server_.to_string() + ": " + reason(s.status, s.error));
     sock_ = std::move(s.value);
     eof_ = false;
     return Status::ok;
@@ -41,7 +46,7 @@ Status Client::write(std::string_view bytes, Deadline deadline) {
     IoResult r = sock_.write_all(bytes, deadline);
     if (!r) {
         reusable_ = false;
-        return fail(r.status, r.error);
+        return fail(r.status, r.error, "sending the request: " + reason(r.status, r.error));
     }
     return Status::ok;
 }
@@ -87,7 +92,7 @@ Status Client::write_body(std::string_view piece, Deadline deadline) {
                     {const_cast<char*>(piece.data()), piece.size()},
                     {const_cast<char*>("\r\n"), 2}};
     IoResult r = sock_.writev(iov, 3, deadline);
-    return r ? Status::ok : fail(r.status, r.error);
+    return r ? Status::ok : fail(r.status, r.error, "sending the request: " + reason(r.status, r.error));
 }
 
 Status Client::finish_body(Deadline deadline) {
@@ -121,7 +126,7 @@ ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
             in_.release();
             Status w = sock_.fd().wait_readable(deadline);
             if (w != Status::ok) {
-                *status = fail(w, 0, "waiting for the response: " + describe(w, 0));
+                *status = fail(w, 0, "waiting for the response: " + reason(w, 0));
                 return ResponseParser::Event::error;
             }
         }
@@ -132,7 +137,7 @@ ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
             continue;
         }
         if (!r) {
-            *status = fail(r.status, r.error, "reading the response: " + describe(r.status, r.error));
+            *status = fail(r.status, r.error, "reading the response: " + reason(r.status, r.error));
             return ResponseParser::Event::error;
         }
         in_.commit(r.n);
@@ -154,6 +159,10 @@ Result<Response> Client::read_head(Deadline deadline) {
                     continue;
                 }
             } else {
+                // The server answered: an earlier failure (a body it would
+                // not take, say) is no longer the story.
+                error_.clear();
+                errno_ = 0;
                 r.value = parser_.response();
                 return r;
             }
@@ -268,7 +277,7 @@ Result<std::string> Client::raw(std::string_view bytes, Deadline deadline) {
         IoResult rr = sock_.read_some(buf, sizeof buf, deadline);
         if (rr.status == Status::eof) break;
         if (!rr) {
-            r.status = fail(rr.status, rr.error, "reading the response: " + describe(rr.status, rr.error));
+            r.status = fail(rr.status, rr.error, "reading the response: " + reason(rr.status, rr.error));
             r.error = rr.error;
             break;
         }

@@ -63,9 +63,10 @@ public:
 
     bool connected() const { return sock_.is_open(); }
     void close();
-    // Why the last failed call failed, in words ("connection reset by peer",
-    // "the server closed the connection before the response head",
-    // "malformed response: ..."); empty after a call that succeeded.
+    // Why the last failed call failed, in words ("reading the response:
+    // Connection reset by peer", "the server closed the connection before the
+    // response head", "malformed response: ..."). Cleared when a request
+    // starts (send_head, request, raw) and when a response head arrives.
     const std::string& last_error() const { return error_; }
     Socket& socket() { return sock_; }
     const SocketAddress& server() const { return server_; }

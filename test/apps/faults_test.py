@@ -40,7 +40,7 @@ import time
 import unittest
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, read_head, reset_close  # noqa: E402
+from harness import App, read_head, reset_close  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -54,25 +54,11 @@ class LimitedApp(App):
     """An App started with RLIMIT_NOFILE = nofile (soft and hard)."""
 
     def __init__(self, name, *args, nofile, **kw):
-        super().__init__(name, *args, **kw)
-        self.nofile = nofile
-
-    def start(self):
-        cmd = [app_path(self.name), "--port", "0"] + self.args
-        limit = self.nofile
-
         def preexec():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=self.env,
-                                     preexec_fn=preexec)
-        line = self.proc.stdout.readline()
-        text = line.decode().strip()
-        if not text.startswith("listening on http://"):
-            self.stop()
-            raise RuntimeError(f"{self.name} did not start: {text!r}; stderr: {self.stderr_text()[-2000:]}")
-        self.port = int(text.rsplit(":", 1)[1])
-        return self
+        super().__init__(name, *args, preexec_fn=preexec, **kw)
+        self.nofile = nofile
 
 
 def connect(app, timeout=5, rcvbuf=None):

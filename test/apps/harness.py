@@ -37,9 +37,11 @@ class App:
     """build/apps/NAME on an ephemeral port; all of its stdout (app.out) and
     stderr (app.stderr_text()) kept."""
 
-    def __init__(self, name, *args, env=None, quiet=False, port="0", start_timeout=10, wrapper=()):
+    def __init__(self, name, *args, env=None, quiet=False, port="0", start_timeout=10, wrapper=(),
+                 preexec_fn=None):
         self.name = name
         self.wrapper = list(wrapper)  # a command that execs the app, e.g. setpriv
+        self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. setrlimit)
         self.args = list(args)
         if quiet:
             self.args.append("--quiet")
@@ -53,7 +55,8 @@ class App:
 
     def start(self):
         cmd = self.wrapper + [app_path(self.name), "--port", self.port_flag] + self.args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=self.env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=self.env,
+                                     preexec_fn=self.preexec_fn)
         # select, not readline: an app that hangs before its first line must
         # not hang the test past start_timeout.
         deadline = time.monotonic() + self.start_timeout
