@@ -27,7 +27,8 @@ import unittest
 import zlib
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, have, parse_head, read_head, RssSampler  # noqa: E402
+import harness  # noqa: E402
+from harness import App, app_path, have, parse_head, read_head, read_to_eof, RssSampler  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -48,19 +49,10 @@ def status_of(status_line):
     return int(m.group(1))
 
 
-
 def read_response(sock, buf=b"", head_request=False, timeout=5.0):
-    """One response framed by Content-Length (or without a body):
-    (status, headers, body, bytes after it)."""
-    status_line, headers, rest = read_head(sock, buf, timeout)
-    status = status_of(status_line)
-    n = 0 if head_request or status == 304 else int(headers.get("content-length", "0"))
-    while len(rest) < n:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed inside a body ({len(rest)} of {n})")
-        rest += chunk
-    return status, headers, rest[:n], rest[n:]
+    """harness.read_response with the status as a number."""
+    status_line, headers, body, rest = harness.read_response(sock, buf, head_request, timeout)
+    return status_of(status_line), headers, body, rest
 
 
 def exchange(port, target, method=b"GET", headers=b"", timeout=5.0):
@@ -71,15 +63,7 @@ def exchange(port, target, method=b"GET", headers=b"", timeout=5.0):
     s = socket.create_connection((HOST, port), timeout=timeout)
     try:
         s.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + b"\r\n")
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s, timeout=timeout, reset_is_close=True)
     finally:
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")
@@ -95,7 +79,6 @@ def get(app, path, headers=None, method="GET", timeout=10):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     finally:
         c.close()
-
 
 
 class Download(threading.Thread):

@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, have, read_head  # noqa: E402
+from harness import App, app_path, assert_no_data, have, read_head, read_to_eof  # noqa: E402
 
 HOST = "127.0.0.1"
 MANY = 500
@@ -33,16 +33,6 @@ MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 def request_bytes(method, path, version="HTTP/1.1", extra=""):
     host = "Host: 127.0.0.1\r\n" if version == "HTTP/1.1" else ""
     return f"{method} {path} {version}\r\n{host}{extra}\r\n".encode()
-
-
-
-def read_to_eof(sock, buf=b"", timeout=3.0):
-    sock.settimeout(timeout)
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return buf
-        buf += chunk
 
 
 def read_chunked(sock, buf=b"", timeout=3.0):
@@ -73,16 +63,6 @@ def read_chunked(sock, buf=b"", timeout=3.0):
         if buf[size:size + 2] != b"\r\n":
             raise AssertionError(f"chunk not followed by CRLF: {buf!r}")
         buf = buf[size + 2:]
-
-
-def assert_no_data(sock, seconds=0.3):
-    """Nothing more arrives (and the connection stays open) for a while."""
-    sock.settimeout(seconds)
-    try:
-        data = sock.recv(65536)
-    except socket.timeout:
-        return
-    raise AssertionError(f"expected nothing yet, got {data!r}")
 
 
 def wait_for(predicate, timeout, interval=0.01):

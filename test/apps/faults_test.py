@@ -40,7 +40,7 @@ import time
 import unittest
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, read_head, reset_close  # noqa: E402
+from harness import App, read_head, read_to_eof, reset_close  # noqa: E402
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -75,21 +75,6 @@ def vanish(sock, how):
         reset_close(sock)
     else:
         sock.close()
-
-
-
-def read_to_eof(sock, timeout=5):
-    """Everything until the server closes; a reset counts as the close."""
-    sock.settimeout(timeout)
-    out = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return out
-        if not chunk:
-            return out
-        out += chunk
 
 
 def cpu_seconds(pid):
@@ -441,7 +426,7 @@ class SlowClients(TreeCase):
                     self.assertServes(app, "/", what=f"while a pipeliner ignores {sent // 1024} KiB of answers")
                 status, _, body = app.get("/notify")
                 self.assertEqual((status, body), (200, b"1"))
-                self.assertEqual(read_to_eof(waiter), b"1")
+                self.assertEqual(read_to_eof(waiter, timeout=5, reset_is_close=True), b"1")
                 waiter.close()
                 self.assertEqual(wait_fds(app, base_fds + 1), base_fds + 1)  # the pipeliner is still there
             finally:
@@ -657,7 +642,7 @@ class Signals(TreeCase):
                 self.assertEqual(app.get("/")[2], b"100")
                 t0 = time.monotonic()
                 app.send_signal(signal.SIGTERM)
-                tails = [rest + read_to_eof(s) for s, rest in waiters]
+                tails = [rest + read_to_eof(s, timeout=5, reset_is_close=True) for s, rest in waiters]
                 rc = app.wait(timeout=10)
                 took = time.monotonic() - t0
             finally:
@@ -692,7 +677,7 @@ class ThrowingHandler(FaultCase):
                     self.assertTrue(status.startswith("HTTP/1.1 200"), status)
                     time.sleep(0.2)
                     os.truncate(path, MiB)
-                    body = rest + read_to_eof(s, timeout=10)
+                    body = rest + read_to_eof(s, timeout=10, reset_is_close=True)
                 finally:
                     s.close()
                 self.assertLess(len(body), 32 * MiB)

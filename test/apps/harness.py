@@ -190,6 +190,46 @@ def read_head(sock, buf=b"", timeout=5.0):
     return status_line, headers, rest
 
 
+def read_response(sock, buf=b"", head_request=False, timeout=5.0):
+    """One response framed by Content-Length (or without a body: HEAD, 304):
+    (status line, headers, body, bytes after it)."""
+    status_line, headers, rest = read_head(sock, buf, timeout)
+    no_body = head_request or status_line.split(" ", 2)[1:2] == ["304"]
+    n = 0 if no_body else int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed inside a body ({len(rest)} of {n})")
+        rest += chunk
+    return status_line, headers, rest[:n], rest[n:]
+
+
+def assert_no_data(sock, seconds=0.3):
+    """Nothing more arrives (and the connection stays open) for a while."""
+    sock.settimeout(seconds)
+    try:
+        data = sock.recv(65536)
+    except socket.timeout:
+        return
+    raise AssertionError(f"expected nothing yet, got {data!r}")
+
+
+def read_to_eof(sock, buf=b"", timeout=3.0, reset_is_close=False):
+    """buf + everything until the server closes. A reset raises, unless
+    reset_is_close (for servers that close with unread input, which resets)."""
+    sock.settimeout(timeout)
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            if reset_is_close:
+                return buf
+            raise
+        if not chunk:
+            return buf
+        buf += chunk
+
+
 def reset_close(sock):
     """Close with an RST (SO_LINGER 0) instead of a FIN."""
     try:

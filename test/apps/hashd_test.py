@@ -25,7 +25,8 @@ import unittest
 import urllib.request
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path, have, parse_head, read_head, RssSampler, reset_close  # noqa: E402
+from harness import (App, app_path, assert_no_data, have, parse_head, read_head, read_response,  # noqa: E402
+                     read_to_eof, RssSampler, reset_close)
 
 HOST = "127.0.0.1"
 MiB = 1 << 20
@@ -89,41 +90,6 @@ def curl(*args, stdin=None, timeout=60):
     return heads, rest, p.stderr.decode(errors="replace")
 
 
-
-
-def read_response(sock, buf=b"", timeout=5.0):
-    """One Content-Length response: (status line, headers, body, bytes after it)."""
-    status_line, headers, rest = read_head(sock, buf, timeout)
-    n = int(headers.get("content-length", "0"))
-    while len(rest) < n:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed inside a body: {rest!r}")
-        rest += chunk
-    return status_line, headers, rest[:n], rest[n:]
-
-
-def read_to_eof(sock, buf=b"", timeout=3.0):
-    sock.settimeout(timeout)
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return buf
-        if not chunk:
-            return buf
-        buf += chunk
-
-
-def assert_no_data(sock, seconds=0.3):
-    sock.settimeout(seconds)
-    try:
-        data = sock.recv(65536)
-    except socket.timeout:
-        return
-    raise AssertionError(f"expected nothing yet, got {data!r}")
-
-
 def chunked(data, sizes):
     """data as a chunked body, cut at the given sizes (cycled)."""
     out, i, k = [], 0, 0
@@ -133,7 +99,6 @@ def chunked(data, sizes):
         out.append(b"%x\r\n" % min(n, len(data) - i) + data[i:i + n] + b"\r\n")
         i += n
     return b"".join(out) + b"0\r\n\r\n"
-
 
 
 def settle_rss(app, seconds=0.3):
@@ -389,7 +354,7 @@ class HashdTest(unittest.TestCase):
                 status_line, headers, body, rest = read_response(s)
                 self.assertRegex(status_line, r"^HTTP/1\.1 400 ")
                 self.assertEqual(headers.get("connection"), "close")
-                self.assertEqual(read_to_eof(s, rest, timeout=3), b"", "the connection must be closed after the 400")
+                self.assertEqual(read_to_eof(s, rest, timeout=3, reset_is_close=True), b"", "the connection must be closed after the 400")
             finally:
                 s.close()
             self.assertEqual(app.get("/")[0], 200)
@@ -405,7 +370,7 @@ class HashdTest(unittest.TestCase):
                 self.assertRegex(status_line, r"^HTTP/1\.1 400 ", "no 100 Continue for an upload that is refused")
                 self.assertIn(b"xxh128", body)
                 # Without the body ever being sent, the server closes: nothing hangs.
-                self.assertEqual(read_to_eof(s, rest, timeout=3), b"")
+                self.assertEqual(read_to_eof(s, rest, timeout=3, reset_is_close=True), b"")
                 self.assertLess(time.monotonic() - t0, 2.5)
             finally:
                 s.close()

@@ -23,7 +23,7 @@ import unittest
 from datetime import datetime, timezone
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from harness import App, app_path  # noqa: E402
+from harness import App, app_path, read_to_eof  # noqa: E402
 HELLO = app_path("hello")
 
 PLAINTEXT = b"Hello, World!"
@@ -672,15 +672,8 @@ class Hostile(unittest.TestCase):
             except BlockingIOError:
                 pass  # still open, nothing sent: as it should be
             slow.setblocking(True)
-            slow.settimeout(5)
             slow.sendall(b"text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            out = b""
-            while True:
-                chunk = slow.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-            r, _ = parse_response(out)
+            r, _ = parse_response(read_to_eof(slow, timeout=5))
             self.assertEqual((r.status, r.body), (200, PLAINTEXT))
         finally:
             slow.close()
@@ -691,13 +684,7 @@ class Hostile(unittest.TestCase):
             for b in get("/json", b"Connection: close\r\n"):
                 s.sendall(bytes([b]))
                 time.sleep(0.002)
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-            r, _ = parse_response(out)
+            r, _ = parse_response(read_to_eof(s, timeout=5))
             self.assertEqual((r.status, r.body), (200, JSON))
         finally:
             s.close()
