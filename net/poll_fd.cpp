@@ -65,8 +65,14 @@ int PollFd::release() {
     return std::exchange(fd_, -1);
 }
 
-void PollFd::consumed_read() { pd_->readable = false; }
-void PollFd::consumed_write() { pd_->writable = false; }
+// A descriptor the poller does not watch (a regular file) never gets an
+// edge, so it must never be marked drained (Go's pollable()): it stays ready.
+void PollFd::consumed_read() {
+    if (pd_->polled) pd_->readable = false;
+}
+void PollFd::consumed_write() {
+    if (pd_->polled) pd_->writable = false;
+}
 bool PollFd::hung_up() const { return pd_ && (pd_->hup || pd_->err); }
 
 Status PollFd::wait_readable(Deadline d) {
@@ -82,8 +88,19 @@ Status PollFd::wait_hangup(Deadline d) {
     return sched_->wait_hangup(pd_, d);
 }
 
-template <class Call>
-IoResult PollFd::retry_read(Call call, const void* buf, std::size_t n, Deadline deadline) {
+namespace {
+// A syscall handed a buffer on a compacted fiber stack fails with EFAULT
+// rather than faulting; every piece of a gathered buffer may be on one.
+bool restore_iov(const iovec* iov, int count) {
+    bool any = false;
+    for (int i = 0; i < count; ++i)
+        if (iov[i].iov_len && StackPool::restore_range(iov[i].iov_base, iov[i].iov_len)) any = true;
+    return any;
+}
+}  // namespace
+
+template <class Call, class Restore>
+IoResult PollFd::retry_read(Call call, Restore restore, std::size_t n, Deadline deadline) {
     for (;;) {
         if (fd_ < 0) return {0, Status::closed, 0};
         if (!pd_->readable) {  // drained last time: wait for the edge, not for EAGAIN
@@ -95,24 +112,24 @@ IoResult PollFd::retry_read(Call call, const void* buf, std::size_t n, Deadline 
             // Drained -- unless the peer's FIN (or an error) came with the
             // same edge: then the next read returns at once and no further
             // edge will ever announce it.
-            if (static_cast<std::size_t>(r) < n && !pd_->hup && !pd_->err) pd_->readable = false;
+            if (static_cast<std::size_t>(r) < n && !pd_->hup && !pd_->err) consumed_read();
             return {static_cast<std::size_t>(r), Status::ok, 0};
         }
         if (r == 0) return {0, n == 0 ? Status::ok : Status::eof, 0};
         int e = errno;
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            pd_->readable = false;
+            consumed_read();
             continue;
         }
         // The buffer is on a compacted fiber stack: restore it and retry.
-        if (e == EFAULT && StackPool::restore_range(buf, n)) continue;
+        if (e == EFAULT && restore()) continue;
         return {0, Status::error, e};
     }
 }
 
-template <class Call>
-IoResult PollFd::retry_write(Call call, const void* buf, std::size_t n, Deadline deadline) {
+template <class Call, class Restore>
+IoResult PollFd::retry_write(Call call, Restore restore, std::size_t n, Deadline deadline) {
     for (;;) {
         if (fd_ < 0) return {0, Status::closed, 0};
         if (!pd_->writable) {
@@ -121,37 +138,38 @@ IoResult PollFd::retry_write(Call call, const void* buf, std::size_t n, Deadline
         }
         ssize_t r = call();
         if (r >= 0) {
-            if (static_cast<std::size_t>(r) < n) pd_->writable = false;
+            if (static_cast<std::size_t>(r) < n) consumed_write();
             return {static_cast<std::size_t>(r), Status::ok, 0};
         }
         int e = errno;
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            pd_->writable = false;
+            consumed_write();
             continue;
         }
-        if (e == EFAULT && StackPool::restore_range(buf, n)) continue;
+        if (e == EFAULT && restore()) continue;
         if (e == EPIPE || e == ECONNRESET) return {0, Status::closed, e};
         return {0, Status::error, e};
     }
 }
 
 IoResult PollFd::read(void* buf, std::size_t n, Deadline deadline) {
-    return retry_read([&] { return ::read(fd_, buf, n); }, buf, n, deadline);
+    return retry_read([&] { return ::read(fd_, buf, n); }, [&] { return StackPool::restore_range(buf, n); }, n,
+                      deadline);
 }
 
 IoResult PollFd::readv(const iovec* iov, int count, Deadline deadline) {
     std::size_t total = 0;
     for (int i = 0; i < count; ++i) total += iov[i].iov_len;
-    return retry_read([&] { return ::readv(fd_, iov, count); }, count ? iov[0].iov_base : nullptr,
-                      total, deadline);
+    return retry_read([&] { return ::readv(fd_, iov, count); }, [&] { return restore_iov(iov, count); }, total,
+                      deadline);
 }
 
 IoResult PollFd::write(const void* buf, std::size_t n, Deadline deadline) {
     // MSG_NOSIGNAL: a peer that went away is an EPIPE result, never SIGPIPE.
-    if (is_socket_)
-        return retry_write([&] { return ::send(fd_, buf, n, MSG_NOSIGNAL); }, buf, n, deadline);
-    return retry_write([&] { return ::write(fd_, buf, n); }, buf, n, deadline);
+    auto restore = [&] { return StackPool::restore_range(buf, n); };
+    if (is_socket_) return retry_write([&] { return ::send(fd_, buf, n, MSG_NOSIGNAL); }, restore, n, deadline);
+    return retry_write([&] { return ::write(fd_, buf, n); }, restore, n, deadline);
 }
 
 IoResult PollFd::write_all(const void* buf, std::size_t n, Deadline deadline) {
@@ -172,14 +190,14 @@ IoResult PollFd::writev_all(iovec* iov, int count, Deadline deadline) {
         for (int i = 0; i < count; ++i) want += iov[i].iov_len;
         if (want == 0) break;
         IoResult r;
+        auto restore = [&] { return restore_iov(iov, count); };
         if (is_socket_) {
             msghdr msg{};
             msg.msg_iov = iov;
             msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(count);
-            r = retry_write([&] { return ::sendmsg(fd_, &msg, MSG_NOSIGNAL); }, iov[0].iov_base, want,
-                            deadline);
+            r = retry_write([&] { return ::sendmsg(fd_, &msg, MSG_NOSIGNAL); }, restore, want, deadline);
         } else {
-            r = retry_write([&] { return ::writev(fd_, iov, count); }, iov[0].iov_base, want, deadline);
+            r = retry_write([&] { return ::writev(fd_, iov, count); }, restore, want, deadline);
         }
         if (!r) return {done, r.status, r.error};
         done += r.n;

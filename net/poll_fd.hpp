@@ -77,10 +77,11 @@ public:
     void consumed_write();
 
 private:
-    template <class Call>
-    IoResult retry_read(Call call, const void* buf, std::size_t n, Deadline deadline);
-    template <class Call>
-    IoResult retry_write(Call call, const void* buf, std::size_t n, Deadline deadline);
+    // restore(): bring back the compacted stacks the buffers lie on (EFAULT).
+    template <class Call, class Restore>
+    IoResult retry_read(Call call, Restore restore, std::size_t n, Deadline deadline);
+    template <class Call, class Restore>
+    IoResult retry_write(Call call, Restore restore, std::size_t n, Deadline deadline);
 
     int fd_ = -1;
     bool is_socket_ = true;

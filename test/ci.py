@@ -22,6 +22,30 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, cwd=ROOT, **kw).returncode
 
 
+def counted_run(cmd, summary, what):
+    """Run a step that appends "passed failed skipped" lines to `summary`,
+    and return its counts. A step that exits non-zero without having
+    counted a failure (it crashed, or its runner is broken) is a failure:
+    CI must never print a clean line over a run that did not happen."""
+    before = os.path.getsize(summary) if os.path.exists(summary) else 0
+    rc = sh(cmd)
+    passed = failed = skipped = 0
+    with open(summary) as f:
+        f.seek(before)
+        for line in f:
+            p, fl, sk = map(int, line.split())
+            passed, failed, skipped = passed + p, failed + fl, skipped + sk
+    if rc != 0 and failed == 0:
+        print(f"######## {what}: exited with status {rc} without reporting a failure: counted as one", flush=True)
+        failed = 1
+    return passed, failed, skipped
+
+
+def suite_counts(build_dir, summary, extra=()):
+    return counted_run([sys.executable, "test/run.py", "--build", build_dir, "--summary-file", summary] + list(extra),
+                       summary, f"the suite in {build_dir}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--make", default="make")
@@ -32,7 +56,7 @@ def main():
     passes = [("normal", [])]
     if os.environ.get("TENDRIL_CI_SAN", "1") != "0":
         passes.append(("address+undefined sanitizers", ["SAN=address,undefined"]))
-    build_failures = 0
+    passed = failed = skipped = 0
     t_start = time.time()
     for name, flags in passes:
         print(f"\n######## {name} build", flush=True)
@@ -42,22 +66,21 @@ def main():
                 ["lib", "apps", "bench", f"{build_dir}/test/unit_tests"])
         if rc != 0:
             print(f"######## {name}: BUILD FAILED", flush=True)
-            build_failures += 1
+            failed += 1
             continue
         print(f"######## {name}: built in {time.time() - t0:.0f}s; running the suite", flush=True)
-        sh([sys.executable, "test/run.py", "--build", build_dir, "--summary-file", summary])
+        p, fl, sk = suite_counts(build_dir, summary)
+        passed, failed, skipped = passed + p, failed + fl, skipped + sk
     fuzz_seconds = os.environ.get("FUZZ_SECONDS", "45")
     if fuzz_seconds != "0" and os.path.exists(os.path.join(ROOT, "test", "fuzz")):
         print(f"\n######## fuzzing, {fuzz_seconds}s per target", flush=True)
-        sh(make + ["--no-print-directory", "fuzz", f"FUZZ_SECONDS={fuzz_seconds}",
-                   f"FUZZ_SUMMARY={summary}"])
-    passed = failed = skipped = 0
-    with open(summary) as f:
-        for line in f:
-            p, fl, sk = map(int, line.split())
-            passed, failed, skipped = passed + p, failed + fl, skipped + sk
+        p, fl, sk = counted_run(make + ["--no-print-directory", "fuzz", f"FUZZ_SECONDS={fuzz_seconds}",
+                                        f"FUZZ_SUMMARY={summary}"], summary, "fuzzing")
+        passed, failed, skipped = passed + p, failed + fl, skipped + sk
     os.unlink(summary)
-    failed += build_failures
+    if passed == 0 and failed == 0:
+        print("######## no test ran at all: counted as a failure", flush=True)
+        failed = 1
     print(f"\nCI took {time.time() - t_start:.0f}s; {skipped} skipped")
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

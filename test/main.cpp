@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <string>
+#include <vector>
 
 namespace tendril::test {
 
@@ -68,6 +70,18 @@ ChildResult run_child(const std::string& name, const std::map<std::string, std::
     return r;
 }
 
+namespace {
+std::vector<std::string>& skip_reasons() {
+    static std::vector<std::string> v;
+    return v;
+}
+}  // namespace
+
+bool skip_unless(bool available, const char* test_name, const char* why) {
+    if (!available) skip_reasons().push_back(std::string(test_name) + ": " + why);
+    return !available;
+}
+
 long resident_bytes() {
     std::ifstream f("/proc/self/statm");
     long size = 0, resident = 0;
@@ -94,5 +108,7 @@ int main(int argc, char** argv) {
         return it->second();
     }
     doctest::Context ctx(argc, argv);
-    return ctx.run();
+    int rc = ctx.run();
+    for (const auto& r : tendril::test::skip_reasons()) std::printf("skipped test case: %s\n", r.c_str());
+    return rc;
 }

@@ -33,12 +33,16 @@ class Tally:
         if failed:
             self.failures.append((name, detail))
         mark = "ok" if not failed else "FAILED"
-        print(f"== {name}: {passed} passed, {failed} failed, {skipped} skipped [{mark}]", flush=True)
+        why = f": {detail}" if failed and detail else ""
+        print(f"== {name}: {passed} passed, {failed} failed, {skipped} skipped [{mark}]{why}", flush=True)
 
 
 def run_unit(build, tally, extra):
     exe = os.path.join(build, "test", "unit_tests")
     t0 = time.time()
+    if not os.access(exe, os.X_OK):
+        tally.add("unit", 0, 1, detail=f"no unit test binary at {exe} (build it first)")
+        return
     p = subprocess.run([exe, "--no-intro"] + extra, cwd=ROOT, text=True,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout
@@ -50,8 +54,15 @@ def run_unit(build, tally, extra):
     total, passed, failed, skipped = map(int, m.groups())
     if failed or p.returncode != 0:
         sys.stdout.write(out[-20000:])
+    # doctest counts the cases a filter left out as skipped too: only an
+    # unfiltered run's skips are the tests' own (their reasons are printed
+    # at the end of the binary's output).
+    if not extra:
+        for line in out.splitlines():
+            if line.startswith("skipped test case: "):
+                print(line, flush=True)
     tally.add(f"unit ({time.time() - t0:.1f}s)", passed, failed + (1 if p.returncode and not failed else 0),
-              0, detail=None)
+              skipped if not extra else 0, detail=None)
 
 
 def discover(pattern_suffix):
@@ -125,6 +136,8 @@ def main():
         run_integration(tally, args.only)
     if "scripts" in suites:
         run_scripts(tally, args.only)
+    if tally.passed == 0 and tally.failed == 0:
+        tally.add("nothing", 0, 1, detail="no test ran")
     if tally.failures:
         print("failed suites: " + ", ".join(n for n, _ in tally.failures))
     if tally.skipped:

@@ -32,6 +32,12 @@ ChildResult run_child(const std::string& name, const std::map<std::string, std::
 // Resident set size of this process in bytes (from /proc/self/statm).
 long resident_bytes();
 
+// For a test that cannot run on every machine:
+//   TEST_CASE("IPv6 sockets" * doctest::skip(test::skip_unless(have_ipv6(), "IPv6 sockets", "no ::1 here")))
+// doctest counts the case as skipped, and the reason is printed at the end
+// of the run ("skipped test case: NAME: WHY"), so a skip is never silent.
+bool skip_unless(bool available, const char* test_name, const char* why);
+
 }  // namespace tendril::test
 
 #define TENDRIL_CHILD_CAT2(a, b) a##b

@@ -1,8 +1,12 @@
 // Sockets end to end over loopback: an echo server with 1,000 concurrent
-// clients, deadlines on read and connect, IPv6 and Unix sockets, sendfile,
+// clients, deadlines on read and connect, IPv6 (skipped, and counted as
+// skipped, where ::1 is absent) and Unix sockets, sendfile,
 // writes from a buffer on a compacted stack, no SIGPIPE.
 #include <doctest/doctest.h>
 
+#include "../support.hpp"
+
+#include <tendril/core/stack_pool.hpp>
 #include <tendril/net/listener.hpp>
 #include <tendril/net/socket.hpp>
 #include <tendril/net/tcp_server.hpp>
@@ -10,11 +14,14 @@
 #include <tendril/sched/wait_group.hpp>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -133,19 +140,39 @@ TEST_CASE("accept deadline, and closing the listener stops an accept loop") {
     });
 }
 
-TEST_CASE("IPv6 and Unix-domain sockets") {
+static bool have_ipv6_loopback() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+TEST_CASE("IPv6 loopback sockets" *
+          doctest::skip(test::skip_unless(have_ipv6_loopback(), "IPv6 loopback sockets",
+                                          "no IPv6 loopback (::1) on this machine"))) {
     run([] {
         auto l6 = Listener::listen(loopback("::1"));
-        if (!l6.ok()) {
-            MESSAGE("no IPv6 loopback here: skipped the IPv6 half");
-        } else {
-            auto c = Socket::connect(l6->local_address(), Deadline::after(1s));
-            REQUIRE(c.ok());
-            auto a = l6->accept(Deadline::after(1s));
-            REQUIRE(a.ok());
-            CHECK(a->peer_address().host() == "::1");
-            CHECK(l6->local_address().to_string().rfind("[::1]:", 0) == 0);
-        }
+        REQUIRE(l6.ok());
+        auto c = Socket::connect(l6->local_address(), Deadline::after(1s));
+        REQUIRE(c.ok());
+        auto a = l6->accept(Deadline::after(1s));
+        REQUIRE(a.ok());
+        CHECK(a->peer_address().host() == "::1");
+        CHECK(l6->local_address().to_string().rfind("[::1]:", 0) == 0);
+        REQUIRE(c->write_all("over ipv6").ok());
+        char buf[32];
+        IoResult r = a->read_some(buf, sizeof buf, Deadline::after(1s));
+        REQUIRE(r.ok());
+        CHECK(std::string(buf, r.n) == "over ipv6");
+    });
+}
+
+TEST_CASE("Unix-domain sockets") {
+    run([] {
         std::string path = "/tmp/tendril-test-" + std::to_string(::getpid()) + ".sock";
         ::unlink(path.c_str());
         auto lu = Listener::listen(*SocketAddress::unix_path(path));
@@ -208,20 +235,25 @@ TEST_CASE("a write from a buffer on a compacted stack restores it and succeeds (
     Scheduler s(o);
     std::string got;
     s.go([&] {
-        auto [a, b] = Socket::pair();
+        // Sockets on the heap, pointer and length by value: the writer
+        // touches nothing on the owner's compacted stack in user space, so
+        // the kernel meets it first (EFAULT) and the I/O layer restores it.
+        auto sockets = std::make_unique<std::pair<Socket, Socket>>(Socket::pair());
         char message[64];
-        std::snprintf(message, sizeof message, "bytes from a parked fiber's frame");
+        int len = std::snprintf(message, sizeof message, "bytes from a parked fiber's frame");
         WaitGroup wg;
         wg.add();
-        go([&, &a = a] {
+        go([sock = &sockets->first, msg = &message[0], len, wg = &wg] {
             REQUIRE(sleep_for(30ms) == Status::ok);  // the owner is compacted by now
-            REQUIRE(a.write_all(message, std::strlen(message)).ok());
-            wg.done();
+            CHECK(StackPool::for_thread(StackOptions{}).stats().compacted == 1);
+            CHECK(sock->write_all(msg, static_cast<std::size_t>(len)).ok());
+            CHECK(StackPool::for_thread(StackOptions{}).stats().compacted == 0);
+            wg->done();
         });
         REQUIRE(wg.wait() == Status::ok);
         char buf[64];
-        IoResult r = b.read_some(buf, sizeof buf, Deadline::after(1s));
-        REQUIRE(r.ok());
+        IoResult r = sockets->second.read_some(buf, sizeof buf, Deadline::after(1s));
+        CHECK(r.ok());
         got.assign(buf, r.n);
     });
     s.run();
