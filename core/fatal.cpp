@@ -1,6 +1,8 @@
 // Fatal error reporting (see fatal.hpp).
 #include "tendril/core/fatal.hpp"
 
+#include "tendril/core/log.hpp"
+
 #include <unistd.h>
 
 #include <cstdarg>
@@ -11,6 +13,13 @@
 namespace tendril {
 
 void fatal(const char* fmt, ...) {
+    // The log lines that led here come first (they may be waiting for a
+    // slow stderr); once only, should flushing itself end up in fatal().
+    static thread_local bool flushing = false;
+    if (!flushing) {
+        flushing = true;
+        log_flush();
+    }
     char buf[1024];
     int n = std::snprintf(buf, sizeof buf, "tendril: fatal: ");
     va_list ap;

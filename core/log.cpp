@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,17 @@ LogLevel level_from_env() {
     return LogLevel::warning;
 }
 std::atomic<LogLevel> g_level{level_from_env()};
+std::atomic<bool (*)(std::string_view) noexcept> g_submit{nullptr};
+std::atomic<void (*)() noexcept> g_flush{nullptr};
+
+void write_directly(std::string_view s) noexcept {
+    while (!s.empty()) {
+        ssize_t n = ::write(STDERR_FILENO, s.data(), s.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        s.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
 const char* level_name(LogLevel l) {
     switch (l) {
     case LogLevel::debug: return "debug";
@@ -52,8 +64,22 @@ void log(LogLevel level, const char* fmt, ...) {
     va_end(ap);
     n = m < 0 ? n : std::min(sizeof buf - 2, n + static_cast<std::size_t>(m));
     buf[n++] = '\n';
-    ssize_t w = ::write(STDERR_FILENO, buf, n);
-    (void)w;
+    log_write(std::string_view(buf, n));
+}
+
+void log_write(std::string_view lines) noexcept {
+    auto submit = g_submit.load(std::memory_order_acquire);
+    if (submit && submit(lines)) return;
+    write_directly(lines);
+}
+
+void set_log_sink(LogSink sink) noexcept {
+    g_flush.store(sink.flush, std::memory_order_release);
+    g_submit.store(sink.submit, std::memory_order_release);
+}
+
+void log_flush() noexcept {
+    if (auto flush = g_flush.load(std::memory_order_acquire)) flush();
 }
 
 }  // namespace tendril

@@ -1,6 +1,7 @@
 // BaseHTTPRequestHandler (see handler.hpp for the contract).
 #include "tendril/http/handler.hpp"
 
+#include "tendril/core/log.hpp"
 #include "tendril/http/date_cache.hpp"
 #include "tendril/http/server.hpp"
 #include "tendril/http/status.hpp"
@@ -774,11 +775,9 @@ void BaseHTTPRequestHandler::log_message(std::string_view message) {
 }
 
 void BaseHTTPRequestHandler::write_log_line(std::string_view line) {
-    while (!line.empty()) {
-        ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
-        if (n <= 0) return;
-        line.remove_prefix(static_cast<std::size_t>(n));
-    }
+    // Never a blocking write(2) on the scheduler thread: a slow stderr
+    // reader would stall every connection (see sched/log_writer.hpp).
+    log_write(line);
 }
 
 std::string BaseHTTPRequestHandler::version_string() const {

@@ -59,8 +59,7 @@ void PollFd::close() {
 
 int PollFd::release() {
     if (fd_ < 0) return -1;
-    if (pd_->polled) sched_->poller().remove(*pd_, false);
-    sched_->poll_close(pd_);
+    sched_->poll_release(pd_);
     pd_ = nullptr;
     return std::exchange(fd_, -1);
 }

@@ -3,6 +3,7 @@
 
 #include "tendril/core/context.hpp"
 #include "tendril/core/fatal.hpp"
+#include "tendril/sched/log_writer.hpp"
 #include "tendril/sched/poll_table.hpp"
 #include "tendril/sched/select.hpp"
 #include "tendril/sched/signals.hpp"
@@ -122,8 +123,12 @@ SchedulerOptions with_env(SchedulerOptions o) {
 }  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options)
-    : options_(with_env(options)), polls_(std::make_unique<PollTable>()), now_(Clock::now()) {
+    : options_(with_env(options)),
+      polls_(std::make_unique<PollTable>()),
+      log_writer_(std::make_unique<LogWriter>(*this)),
+      now_(Clock::now()) {
     StackPool::install_fault_handler();
+    LogWriter::install();
     static std::once_flag once;
     std::call_once(once, [] {
         g_previous_terminate = std::set_terminate(on_terminate);
@@ -368,6 +373,11 @@ PollDesc* Scheduler::poll_open(int fd) {
     pd->polled = poller_.add(*pd);
     if (!pd->polled) pd->readable = pd->writable = true;
     return pd;
+}
+
+void Scheduler::poll_release(PollDesc* pd) {
+    if (pd->open && pd->polled) poller_.remove(*pd, false);
+    poll_close(pd);
 }
 
 void Scheduler::poll_close(PollDesc* pd) {

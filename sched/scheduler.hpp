@@ -32,6 +32,7 @@ namespace tendril {
 
 struct PollDesc;
 class PollTable;
+class LogWriter;
 
 // What to do with the stacks of fibers that stay parked.
 enum class StackReclaim : std::uint8_t {
@@ -102,6 +103,8 @@ public:
     PollDesc* poll_open(int fd);
     // Wakes fibers parked on it with Status::closed; the caller closes fd.
     void poll_close(PollDesc* pd);
+    // poll_close() for a descriptor that stays open: the poller forgets it.
+    void poll_release(PollDesc* pd);
     // Park until pd is readable (writable). Returns at once, without a
     // syscall, when an edge is already pending. ok, timeout, cancelled, closed.
     Status wait_readable(PollDesc* pd, Deadline deadline = {});
@@ -130,6 +133,8 @@ public:
         options_.reclaim = r;
         options_.reclaim_after = after;
     }
+    // This scheduler's stderr buffer (core/log.hpp's log_write() uses it).
+    LogWriter& log_writer() { return *log_writer_; }
     // Every live fiber: id, name, state, what it waits on. Also on SIGQUIT.
     void dump(int fd = 2) const;
     struct Counters {
@@ -166,6 +171,7 @@ private:
     SchedulerOptions options_;
     Poller poller_;
     std::unique_ptr<PollTable> polls_;
+    std::unique_ptr<LogWriter> log_writer_;
     TimerHeap timers_;
     Instant now_;
     Instant next_trim_{};

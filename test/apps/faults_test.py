@@ -488,6 +488,37 @@ class SlowClients(TreeCase):
 
 # --- signals ------------------------------------------------------------------------------
 
+class StuckStderr(FaultCase):
+    def test_hello_keeps_serving_while_nobody_reads_its_access_log(self):
+        # stderr is a pipe we do not read: it fills after ~64 KiB of access
+        # log. A blocking write(2) there would stop the whole server.
+        n = 6000  # about 400 KiB of log lines
+        with App("hello", stderr=subprocess.PIPE) as app:
+            c = app.connection(timeout=5)
+            t0 = time.monotonic()
+            for i in range(n):
+                with self.talking_to(app, f"request {i} with stderr unread"):
+                    c.request("GET", "/plaintext")
+                    r = c.getresponse()
+                    self.assertEqual(r.read(), b"Hello, World!")
+            elapsed = time.monotonic() - t0
+            c.close()
+            # Now read stderr: whole lines, then the note on what was dropped.
+            app.send_signal(signal.SIGTERM)
+            err = app.proc.stderr.read().decode()
+            self.assertEqual(app.wait(10), 0)
+        lines = err.splitlines()
+        served = [l for l in lines if '"GET /plaintext HTTP/1.1" 200 -' in l]
+        notes = [l for l in lines if "log line(s) dropped: stderr did not keep up" in l]
+        dropped = sum(int(l.split("tendril: ")[1].split()[0]) for l in notes)
+        self.assertTrue(notes, f"no note on dropped lines; {len(served)} lines kept")
+        self.assertEqual(len(served) + dropped, n)
+        for l in lines:
+            self.assertTrue(l in served or l in notes or "tendril" in l, f"a broken line: {l!r}")
+        print(f"\n  {n} requests in {elapsed:.1f}s with stderr unread: {len(served)} log lines kept, "
+              f"{dropped} dropped and reported", file=sys.stderr)
+
+
 class Signals(TreeCase):
     def test_sigpipe_big_response_into_a_reset_connection(self):
         with App("blobd", "--root", self.root, quiet=True) as app:

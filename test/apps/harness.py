@@ -38,7 +38,7 @@ class App:
     stderr (app.stderr_text()) kept."""
 
     def __init__(self, name, *args, env=None, quiet=False, port="0", start_timeout=10, wrapper=(),
-                 preexec_fn=None):
+                 preexec_fn=None, stderr=None):
         self.name = name
         self.wrapper = list(wrapper)  # a command that execs the app, e.g. setpriv
         self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. setrlimit)
@@ -51,11 +51,14 @@ class App:
         self.proc = None
         self.port = None
         self.out = b""
-        self._err = tempfile.TemporaryFile()
+        # stderr: collected in a temporary file unless the test wants it
+        # (subprocess.PIPE: the test reads app.proc.stderr, or does not).
+        self._err = tempfile.TemporaryFile() if stderr is None else None
+        self._stderr = self._err if stderr is None else stderr
 
     def start(self):
         cmd = self.wrapper + [app_path(self.name), "--port", self.port_flag] + self.args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=self.env,
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, env=self.env,
                                      preexec_fn=self.preexec_fn)
         # select, not readline: an app that hangs before its first line must
         # not hang the test past start_timeout.
@@ -149,6 +152,8 @@ class App:
         return self.proc.returncode
 
     def stderr_text(self):
+        if self._err is None:
+            return ""
         self._err.seek(0)
         return self._err.read().decode(errors="replace")
 
@@ -159,7 +164,8 @@ class App:
         self.stop()
 
     def __del__(self):
-        self._err.close()  # kept open past stop(): tests read stderr_text() after the exit
+        if self._err is not None:
+            self._err.close()  # kept open past stop(): tests read stderr_text() after the exit
 
 
 # --- raw HTTP over sockets, for tests that need to see the bytes -------------
