@@ -10,6 +10,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
+# Objects of apps and benchmarks are intermediate files to make: keep them,
+# or every `make` relinks (and recompiles) them.
+.SECONDARY:
 
 UNAME   := $(shell uname -s)
 POLLER  ?= $(if $(filter Linux,$(UNAME)),epoll,kqueue)
@@ -108,7 +111,9 @@ $(INCLUDE_LINK):
 	@mkdir -p $(dir $@)
 	@ln -sfn $(CURDIR) $@
 
-$(BUILD)/obj/%.o: %.cpp | $(INCLUDE_LINK)
+# deps-build first (order-only: it never makes an object stale), so that
+# `make -j` on a fresh machine installs the headers before compiling.
+$(BUILD)/obj/%.o: %.cpp | $(INCLUDE_LINK) deps-build
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS_ALL) $(CXXFLAGS_ALL) -c $< -o $@
 
