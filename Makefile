@@ -17,7 +17,7 @@ SHELL := /bin/bash
 UNAME   := $(shell uname -s)
 POLLER  ?= $(if $(filter Linux,$(UNAME)),epoll,kqueue)
 SAN     ?=
-BUILD   ?= $(if $(SAN),build-san,build)$(if $(filter kqueue,$(POLLER)),$(if $(filter Linux,$(UNAME)),-kqueue,),)
+BUILD   ?= $(if $(SAN),$(if $(findstring thread,$(SAN)),build-tsan,build-san),build)$(if $(filter kqueue,$(POLLER)),$(if $(filter Linux,$(UNAME)),-kqueue,),)
 PREFIX  ?= /usr/local
 CXX     ?= g++
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
@@ -142,6 +142,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS_ALL) $< $(LIB) $(LDLIBS_LIB) -o $@
 
+# Tests compile against doctest, a test-only package.
+$(TEST_OBJS): | deps-test
+
 $(UNIT): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS_ALL) $(TEST_OBJS) $(LIB) $(LDLIBS_LIB) -o $@
@@ -195,7 +198,7 @@ install: lib
 
 .PHONY: clean
 clean:
-	rm -rf build build-san build-fuzz build-kqueue build-san-kqueue
+	rm -rf build build-san build-tsan build-fuzz build-kqueue build-san-kqueue
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
 -include $(wildcard $(BUILD)/obj/apps/*/*.d $(BUILD)/obj/bench/*.d)

@@ -404,7 +404,7 @@ int main(int argc, char** argv) {
         std::string cmd = opt.server_cmd;
         if (cmd.empty()) {
             cmd = self_dir() + "/../apps/comet --port 0 --quiet";
-            rep.server_label = opt.label.empty() ? "tendril comet (1 thread, " + std::string(Poller::backend()) + ")" : opt.label;
+            rep.server_label = opt.label.empty() ? "tendril comet (1 thread, " + std::string(Scheduler::poller_backend()) + ")" : opt.label;
         } else {
             rep.server_label = opt.label.empty() ? cmd : opt.label;
         }

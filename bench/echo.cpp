@@ -318,7 +318,7 @@ void print_report(const std::vector<Phase>& phases, const Options& opt, const st
     std::printf(" server: %s, %s\n", where.c_str(), at.to_string().c_str());
     if (opt.count > 0) std::printf(" %ld requests per connection;", opt.count);
     else std::printf(" %.1f s per run;", opt.duration);
-    std::printf(" %ld CPUs, %s poller\n", ::sysconf(_SC_NPROCESSORS_ONLN), Poller::backend());
+    std::printf(" %ld CPUs, %s poller\n", ::sysconf(_SC_NPROCESSORS_ONLN), Scheduler::poller_backend());
     std::printf(" %s\n", std::string(132, '-').c_str());
     std::printf(" %5s %11s %7s %12s %10s %9s %9s %13s %13s %13s %8s %10s\n", "conns", "requests", "secs", "requests/s",
                 "mean lat", "p50", "p99", same_process ? "process CPU" : "server CPU", "req/srv-CPU-s",

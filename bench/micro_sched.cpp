@@ -550,7 +550,7 @@ double own_cpu() { return bench::rusage_cpu(RUSAGE_SELF).total() + bench::rusage
 
 void print_rows(int rounds) {
     std::printf("\n tendril micro benchmarks: scheduler   (%s poller, %ld CPUs, median of %d rounds [fastest .. slowest])\n",
-                Poller::backend(), ::sysconf(_SC_NPROCESSORS_ONLN), rounds);
+                Scheduler::poller_backend(), ::sysconf(_SC_NPROCESSORS_ONLN), rounds);
     std::printf(" %s\n", std::string(104, '-').c_str());
     std::printf(" %-56s %9s  %-21s %s\n", "operation", "ns/op", "spread", "note");
     std::string section;

@@ -20,9 +20,20 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define TENDRIL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TENDRIL_TSAN 1
+#endif
+#endif
+
 #ifdef TENDRIL_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef TENDRIL_TSAN
+#include <sanitizer/tsan_interface.h>
 #endif
 
 namespace tendril {
@@ -41,17 +52,48 @@ inline ContextHandle make_context(void* stack_top, std::size_t size, ContextEntr
     return boost::context::detail::make_fcontext(stack_top, size, entry);
 }
 
-// Switch to `to`, which runs on `to_stack`. `fake_stack` is ASan's slot for
-// the context being left; pass nullptr when that context is finished for good
-// so ASan frees its fake stack. Returns what the context that later resumes
-// us sent.
+// ThreadSanitizer keeps its own record per context (its shadow call stack
+// and clocks); without one per fiber it reports races between a fiber and
+// itself. Null, and free, in other builds.
+inline void* sanitizer_context_create() {
+#ifdef TENDRIL_TSAN
+    return __tsan_create_fiber(0);
+#else
+    return nullptr;
+#endif
+}
+inline void sanitizer_context_destroy(void* c) {
+#ifdef TENDRIL_TSAN
+    if (c) __tsan_destroy_fiber(c);
+#else
+    (void)c;
+#endif
+}
+// The record of the context running now (a thread's own).
+inline void* sanitizer_context_current() {
+#ifdef TENDRIL_TSAN
+    return __tsan_get_current_fiber();
+#else
+    return nullptr;
+#endif
+}
+
+// Switch to `to`, which runs on `to_stack` (`to_sanitizer_context`: its
+// ThreadSanitizer record). `fake_stack` is ASan's slot for the context being
+// left; pass nullptr when that context is finished for good so ASan frees its
+// fake stack. Returns what the context that later resumes us sent.
 inline Transfer switch_context(ContextHandle to, void* data, void** fake_stack,
-                               StackBounds to_stack) {
+                               StackBounds to_stack, void* to_sanitizer_context = nullptr) {
 #ifdef TENDRIL_ASAN
     __sanitizer_start_switch_fiber(fake_stack, to_stack.lo, to_stack.size);
 #else
     (void)fake_stack;
     (void)to_stack;
+#endif
+#ifdef TENDRIL_TSAN
+    __tsan_switch_to_fiber(to_sanitizer_context, 0);
+#else
+    (void)to_sanitizer_context;
 #endif
     Transfer t = boost::context::detail::jump_fcontext(to, data);
 #ifdef TENDRIL_ASAN

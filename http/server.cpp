@@ -1,6 +1,7 @@
 // BaseHTTPServer (see server.hpp).
 #include "tendril/http/server.hpp"
 
+#include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/scheduler.hpp"
 
 #include <cstring>
@@ -45,7 +46,7 @@ void BaseHTTPServer::shutdown(Deadline grace) {
     if (!tcp_.stopping()) {
         // Keep-alive connections waiting for a next request are closed now;
         // those in the middle of one get the grace period.
-        Scheduler* s = Scheduler::current();
+        detail::SchedulerCore* s = detail::SchedulerCore::current();
         for (BaseHTTPRequestHandler* h = live_; h; h = h->live_next_)
             if (h->idle() && h->fiber_) s->cancel(h->fiber_);
     }

@@ -3,7 +3,8 @@
 
 #include "tendril/core/fatal.hpp"
 #include "tendril/core/stack_pool.hpp"
-#include "tendril/sched/poll_desc.hpp"
+#include "tendril/sched/detail/poll_desc.hpp"
+#include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/scheduler.hpp"
 
 #include <fcntl.h>
@@ -17,7 +18,7 @@
 namespace tendril {
 
 PollFd::PollFd(int fd) : fd_(fd) {
-    sched_ = Scheduler::current();
+    sched_ = detail::SchedulerCore::current();
     if (!sched_) fatal("PollFd: no Scheduler on this thread");
     int fl = ::fcntl(fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -27,7 +28,7 @@ PollFd::PollFd(int fd) : fd_(fd) {
 }
 
 PollFd::PollFd(int fd, NonBlockingSocket) : fd_(fd) {
-    sched_ = Scheduler::current();
+    sched_ = detail::SchedulerCore::current();
     if (!sched_) fatal("PollFd: no Scheduler on this thread");
     pd_ = sched_->poll_open(fd);
 }

@@ -23,7 +23,9 @@
 namespace tendril {
 
 struct PollDesc;
-class Scheduler;
+namespace detail {
+class SchedulerCore;
+}
 
 class PollFd {
 public:
@@ -86,7 +88,7 @@ private:
     int fd_ = -1;
     bool is_socket_ = true;
     PollDesc* pd_ = nullptr;
-    Scheduler* sched_ = nullptr;
+    detail::SchedulerCore* sched_ = nullptr;
 };
 
 // The platform's sendfile (net/sendfile_linux.cpp or sendfile_bsd.cpp):

@@ -1,7 +1,7 @@
 // Socket (see socket.hpp).
 #include "tendril/net/socket.hpp"
 
-#include "tendril/sched/poll_desc.hpp"
+#include "tendril/sched/detail/poll_desc.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-// Channel<T>: Go's channels for fibers of one scheduler.
+// Channel<T>: Go's channels for fibers, within one scheduler or across them.
 //
 // capacity 0 is a rendezvous (send waits for a receiver); otherwise send waits
 // only while the buffer is full. Waiters are served in FIFO order. close()
@@ -7,12 +7,16 @@
 // blocking operation takes a Deadline and returns timeout or cancelled as
 // ordinary results. on_recv()/on_send() are cases for select().
 //
-// A value handed to a parked receiver is written into the receiver's frame,
-// so the receiver's stack is made resident first (it may have been compacted
-// while it waited).
+// Thread-safe: fibers of any scheduler may send, receive and select on one
+// channel, and a plain thread may try_send()/try_recv()/close(). A value
+// handed to a receiver parked on another thread travels with its wake and
+// is written into the receiver's frame on the receiver's own thread; a
+// parked sender's stack is pinned (never compacted), since a receiver on any
+// thread moves the value out of its frame.
 #pragma once
 
 #include "tendril/core/fatal.hpp"
+#include "tendril/core/spin_lock.hpp"
 #include "tendril/core/status.hpp"
 #include "tendril/core/time.hpp"
 #include "tendril/sched/ring_buffer.hpp"
@@ -20,6 +24,7 @@
 #include "tendril/sched/select.hpp"
 
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -35,9 +40,11 @@ public:
     Channel& operator=(const Channel&) = delete;
 
     [[nodiscard]] Status send(T value, Deadline deadline = {}) {
-        Status st = try_send_ref(value);
+        std::unique_lock<SpinLock> held(lock_);
+        Status st = send_locked(value, &held);
         if (st != Status::full) return st;
-        return wait_in(sendq_, "channel send", this, deadline, &value);
+        StackPin pin;
+        return wait_in(sendq_, held, "channel send", this, deadline, &value);
     }
 
     [[nodiscard]] Status recv(T& out, Deadline deadline = {}) {
@@ -53,26 +60,33 @@ public:
         return v;
     }
 
-    [[nodiscard]] Status try_send(T value) { return try_send_ref(value); }
+    [[nodiscard]] Status try_send(T value) {
+        std::unique_lock<SpinLock> held(lock_);
+        return send_locked(value, &held);
+    }
     [[nodiscard]] Status try_recv(T& out) {
         std::optional<T> v;
-        if (!take_now(v)) return closed_ ? Status::closed : Status::empty;
+        {
+            std::lock_guard<SpinLock> held(lock_);
+            if (!take_locked(v)) return closed_ ? Status::closed : Status::empty;
+        }
         out = std::move(*v);
         return Status::ok;
     }
 
     void close() {
+        std::lock_guard<SpinLock> held(lock_);
         if (closed_) return;
         closed_ = true;
-        while (WaitNode* w = recvq_.pop_front()) wake_node(w, Status::closed);
-        while (WaitNode* w = sendq_.pop_front()) wake_node(w, Status::closed);
+        while (WaitNode* w = recvq_.pop_claimed(Status::closed)) wake_claimed(w, Status::closed);
+        while (WaitNode* w = sendq_.pop_claimed(Status::closed)) wake_claimed(w, Status::closed);
     }
 
-    bool is_closed() const { return closed_; }
-    std::size_t size() const { return buf_.size(); }
+    bool is_closed() const { return locked([&] { return closed_; }); }
+    std::size_t size() const { return locked([&] { return buf_.size(); }); }
     std::size_t capacity() const { return buf_.capacity(); }
-    std::size_t waiting_receivers() const { return recvq_.size(); }
-    std::size_t waiting_senders() const { return sendq_.size(); }
+    std::size_t waiting_receivers() const { return locked([&] { return std::size_t{recvq_.size()}; }); }
+    std::size_t waiting_senders() const { return locked([&] { return std::size_t{sendq_.size()}; }); }
 
     // for (T v : channel) -- ends when the channel is closed and drained.
     class iterator {
@@ -99,8 +113,9 @@ public:
     class RecvCase final : public SelectCase {
     public:
         RecvCase(Channel& ch, T& out) : ch_(ch), out_(out) {}
-        bool try_now(Status& st) override {
-            if (ch_.take_now(val_)) {
+        SpinLock* lock() override { return &ch_.lock_; }
+        bool try_now_locked(Status& st) override {
+            if (ch_.take_locked(val_)) {
                 out_ = std::move(*val_);
                 st = Status::ok;
                 return true;
@@ -108,14 +123,12 @@ public:
             st = Status::closed;
             return ch_.closed_;
         }
-        void enqueue(WaitNode* n) override {
+        void enqueue_locked(WaitNode* n) override {
             n->slot = &val_;
             n->flags = 0;
             ch_.recvq_.push_back(n);
         }
-        void dequeue(WaitNode* n) override {
-            if (n->queue) n->queue->remove(n);
-        }
+        void dequeue(WaitNode* n) override { ch_.unlink(n); }
         void finish() override {
             if (val_) out_ = std::move(*val_);
         }
@@ -128,18 +141,18 @@ public:
     class SendCase final : public SelectCase {
     public:
         SendCase(Channel& ch, T value) : ch_(ch), value_(std::move(value)) {}
-        bool try_now(Status& st) override {
-            st = ch_.try_send_ref(value_);
+        SpinLock* lock() override { return &ch_.lock_; }
+        bool try_now_locked(Status& st) override {
+            st = ch_.send_locked(value_, nullptr);
             return st != Status::full;
         }
-        void enqueue(WaitNode* n) override {
+        void enqueue_locked(WaitNode* n) override {
             n->slot = &value_;
             n->flags = 0;
             ch_.sendq_.push_back(n);
         }
-        void dequeue(WaitNode* n) override {
-            if (n->queue) n->queue->remove(n);
-        }
+        void dequeue(WaitNode* n) override { ch_.unlink(n); }
+        bool needs_pin() const override { return true; }
 
     private:
         Channel& ch_;
@@ -149,16 +162,32 @@ public:
     SendCase on_send(T value) { return SendCase(*this, std::move(value)); }
 
 private:
-    // Give `value` to the parked receiver `r` (a plain recv or a select case).
-    void hand_to(WaitNode* r, T&& value) {
-        r->fiber->sched->make_resident(r->fiber);
-        static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value));
-        wake_node(r, Status::ok);
+    template <class F>
+    auto locked(F&& f) const {
+        std::lock_guard<SpinLock> held(lock_);
+        return f();
     }
 
-    Status try_send_ref(T& value) {
+    void unlink(WaitNode* n) {
+        std::lock_guard<SpinLock> held(lock_);
+        if (n->queue) n->queue->remove(n);
+    }
+
+    // Give `value` to the claimed receiver r (a plain recv or a select case):
+    // into its slot, on its own thread.
+    static void hand_to(WaitNode* r, T&& value) {
+        wake_claimed_with(r, Status::ok, [v = std::move(value)](void* slot) mutable {
+            static_cast<std::optional<T>*>(slot)->emplace(std::move(v));
+        });
+    }
+
+    // With the lock held; ok, closed or full (the lock still held). A
+    // handoff to a receiver happens after `held`, if given, is dropped: a
+    // wake to another thread takes that scheduler's inbox lock.
+    Status send_locked(T& value, std::unique_lock<SpinLock>* held) {
         if (closed_) return Status::closed;
-        if (WaitNode* r = recvq_.pop_front()) {
+        if (WaitNode* r = recvq_.pop_claimed()) {
+            if (held) held->unlock();
             hand_to(r, std::move(value));
             return Status::ok;
         }
@@ -167,38 +196,40 @@ private:
         return Status::ok;
     }
 
-    // Take a value without waiting: from the buffer (refilled from a parked
-    // sender) or straight from a parked sender.
-    bool take_now(std::optional<T>& out) {
+    // With the lock held: take a value without waiting, from the buffer
+    // (refilled from a parked sender) or straight from a parked sender. The
+    // sender is parked with its stack pinned, so its value can be moved
+    // from here, whichever thread this is.
+    bool take_locked(std::optional<T>& out) {
         if (!buf_.empty()) {
             out.emplace(buf_.pop());
-            if (WaitNode* s = sendq_.pop_front()) {
-                s->fiber->sched->make_resident(s->fiber);
+            if (WaitNode* s = sendq_.pop_claimed()) {
                 buf_.push(std::move(*static_cast<T*>(s->slot)));
-                wake_node(s, Status::ok);
+                wake_claimed(s, Status::ok);
             }
             return true;
         }
-        if (WaitNode* s = sendq_.pop_front()) {
-            s->fiber->sched->make_resident(s->fiber);
+        if (WaitNode* s = sendq_.pop_claimed()) {
             out.emplace(std::move(*static_cast<T*>(s->slot)));
-            wake_node(s, Status::ok);
+            wake_claimed(s, Status::ok);
             return true;
         }
         return false;
     }
 
     Status recv_into(std::optional<T>& out, Deadline deadline) {
-        if (take_now(out)) return Status::ok;
+        std::unique_lock<SpinLock> held(lock_);
+        if (take_locked(out)) return Status::ok;
         if (closed_) return Status::closed;
-        Status st = wait_in(recvq_, "channel recv", this, deadline, &out);
+        Status st = wait_in(recvq_, held, "channel recv", this, deadline, &out);
         if (st == Status::ok && !out) return Status::closed;
         return st;
     }
 
+    mutable SpinLock lock_;
     RingBuffer<T> buf_;
-    WaitQueue recvq_;
-    WaitQueue sendq_;
+    WaitQueue recvq_{&lock_};
+    WaitQueue sendq_{&lock_};
     bool closed_ = false;
 };
 

@@ -1,9 +1,11 @@
 // CondVar: wait for a condition under a Mutex (std::condition_variable's
 // contract for fibers). The mutex is held again when wait() returns,
-// whatever the result.
+// whatever the result. Thread-safe, like Mutex.
 #pragma once
 
+#include "tendril/core/spin_lock.hpp"
 #include "tendril/sched/mutex.hpp"
+#include "tendril/sched/wait_queue.hpp"
 
 #include <mutex>
 
@@ -17,13 +19,11 @@ public:
 
     // ok (notified), timeout or cancelled.
     [[nodiscard]] Status wait(Mutex& m, Deadline deadline = {}) {
-        Fiber* f = Scheduler::current_fiber();
-        if (!f) fatal("CondVar::wait() called outside a fiber");
-        f->node.fiber = f;
-        f->node.select = nullptr;
-        waiters_.push_back(&f->node);
-        m.unlock();
-        Status st = f->sched->park("condition", this, unlink_wait_node, deadline);
+        std::unique_lock<SpinLock> held(lock_);
+        // The mutex is released only once this waiter is queued, so a
+        // notify that follows the unlock cannot be missed.
+        Status st = wait_in(waiters_, held, "condition", this, deadline, nullptr,
+                            [](void* mutex) { static_cast<Mutex*>(mutex)->unlock(); }, &m);
         m.lock();
         return st;
     }
@@ -40,14 +40,17 @@ public:
     }
 
     void notify_one() {
-        if (WaitNode* w = waiters_.pop_front()) wake_node(w, Status::ok);
+        std::lock_guard<SpinLock> held(lock_);
+        if (WaitNode* w = waiters_.pop_claimed()) wake_claimed(w, Status::ok);
     }
     void notify_all() {
-        while (WaitNode* w = waiters_.pop_front()) wake_node(w, Status::ok);
+        std::lock_guard<SpinLock> held(lock_);
+        while (WaitNode* w = waiters_.pop_claimed()) wake_claimed(w, Status::ok);
     }
 
 private:
-    WaitQueue waiters_;
+    SpinLock lock_;
+    WaitQueue waiters_{&lock_};
 };
 
 }  // namespace tendril

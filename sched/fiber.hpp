@@ -1,24 +1,21 @@
-// Fiber: the record of one green thread, and FiberHandle, the user's grip on it.
+// FiberHandle and FiberOptions: the user's grip on a green thread.
 //
-// The record lives on the heap and holds everything another fiber or the
-// scheduler may need while the fiber is parked (its wait node, its deadline
-// timer, its name), so that its stack can be compacted away meanwhile. The
-// fiber's function object itself is placed at the top of its own stack: no
-// allocation beyond the record and a pooled stack.
+// The fiber itself (its record: stack, wait node, deadline timer, name) is
+// internal (sched/detail/fiber.hpp). A handle is a counted reference to
+// that record: copies share it, and the fiber runs on whether or not any
+// handle exists (go() may be called and its handle dropped).
 #pragma once
 
-#include "tendril/core/stack_pool.hpp"
 #include "tendril/core/status.hpp"
 #include "tendril/core/time.hpp"
-#include "tendril/sched/timer_heap.hpp"
-#include "tendril/sched/wait_queue.hpp"
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 namespace tendril {
 
-class Scheduler;
+struct Fiber;
 
 enum class FiberState : std::uint8_t { runnable, running, parked, done };
 const char* to_string(FiberState s) noexcept;
@@ -29,54 +26,9 @@ struct FiberOptions {
     int guard = -1;              // -1: the scheduler's default; 0 or 1 to choose
 };
 
-struct Fiber {
-    static constexpr std::size_t kNameMax = 40;
-
-    // Scheduling.
-    Fiber* run_next = nullptr;
-    Scheduler* sched = nullptr;
-    void* ctx = nullptr;  // saved context (its stack pointer) while not running
-    FiberState state = FiberState::runnable;
-    Status wake_status = Status::ok;
-    bool cancel_requested = false;
-    bool compacted = false;      // stack reclaimed while parked
-    bool in_reclaim_list = false;
-    std::uint16_t shield_depth = 0;  // CancelShield nesting
-    std::uint16_t pin_depth = 0;     // StackPin nesting
-
-    // Waiting: what to undo if the wait ends by timeout or cancellation.
-    const char* wait_reason = nullptr;
-    const void* wait_object = nullptr;
-    void (*wait_unlink)(Fiber*) = nullptr;
-    WaitNode node;
-    TimerNode timer;
-    Instant deadline = Instant::max();  // of the current wait (the heap entry may be earlier)
-    Instant parked_at{};
-    Fiber* reclaim_prev = nullptr;
-    Fiber* reclaim_next = nullptr;
-
-    // Life.
-    Fiber* all_prev = nullptr;
-    Fiber* all_next = nullptr;
-    WaitQueue joiners;
-    std::uint32_t refs = 1;  // 1 while running + one per FiberHandle
-    std::uint64_t id = 0;
-    Stack stack;
-    StackPool* pool = nullptr;
-    void (*invoke)(void*) = nullptr;
-    void* callable = nullptr;
-    void* eh_globals[2] = {nullptr, nullptr};  // the C++ runtime's per-thread exception state
-    void* sanitizer_fake_stack = nullptr;
-    char name[kNameMax] = {};
-};
-
-// The unlink callback for a fiber waiting with its own node in a WaitQueue.
-inline void unlink_wait_node(Fiber* f) {
-    if (f->node.queue) f->node.queue->remove(&f->node);
-}
-
-// A reference to a fiber; copies share it. The fiber runs on whether or not
-// any handle exists (go() may be called and its handle dropped).
+// Thread-safe: a handle may be copied to, and done(), join() and cancel()
+// called from, any thread (join() from a fiber of another scheduler parks
+// that fiber; the wake crosses threads).
 class FiberHandle {
 public:
     FiberHandle() = default;

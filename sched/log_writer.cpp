@@ -2,7 +2,8 @@
 #include "tendril/sched/log_writer.hpp"
 
 #include "tendril/core/log.hpp"
-#include "tendril/sched/poll_desc.hpp"
+#include "tendril/sched/detail/poll_desc.hpp"
+#include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/scheduler.hpp"
 
 #include <fcntl.h>
@@ -143,7 +144,7 @@ bool LogWriter::submit(std::string_view lines) {
     buf_.append(lines);
     if (!running_) {
         running_ = true;
-        sched_.go([this] { run(); }, FiberOptions{"log-writer"});
+        sched_.owner().go([this] { run(); }, FiberOptions{"log-writer"});
     }
     return true;
 }

@@ -25,14 +25,16 @@
 
 namespace tendril {
 
-class Scheduler;
+namespace detail {
+class SchedulerCore;
+}
 struct PollDesc;
 
 class LogWriter {
 public:
     static constexpr std::size_t kCapacity = 256 * 1024;
 
-    explicit LogWriter(Scheduler& scheduler) : sched_(scheduler) {}
+    explicit LogWriter(detail::SchedulerCore& scheduler) : sched_(scheduler) {}
     ~LogWriter();
     LogWriter(const LogWriter&) = delete;
     LogWriter& operator=(const LogWriter&) = delete;
@@ -57,7 +59,7 @@ private:
     void drop_pending();         // give up on what is buffered, counting it
     bool next_piece(std::string_view* piece) const;
 
-    Scheduler& sched_;
+    detail::SchedulerCore& sched_;
     std::string buf_;
     std::size_t head_ = 0;  // buf_[head_, size) is still to be written
     std::uint64_t dropped_unreported_ = 0;

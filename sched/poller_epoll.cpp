@@ -5,7 +5,7 @@
 // flags, and closing a descriptor removes it from the interest list by itself
 // (so no EPOLL_CTL_DEL on the close path, which saves a syscall per
 // connection). Stale events are dropped by the generation in the token.
-#include "tendril/sched/poller.hpp"
+#include "tendril/sched/detail/poller.hpp"
 
 #include "tendril/core/fatal.hpp"
 

@@ -7,7 +7,7 @@
 // the changelist (closing ends a kqueue registration by itself otherwise).
 // Builds on Linux against libkqueue (make POLLER=kqueue) for testing; there a
 // close() goes unseen, so registrations are deleted before it (see remove()).
-#include "tendril/sched/poller.hpp"
+#include "tendril/sched/detail/poller.hpp"
 
 #include "tendril/core/fatal.hpp"
 

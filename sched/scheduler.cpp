@@ -1,10 +1,12 @@
-// The scheduler (see scheduler.hpp for the loop and its rules).
+// The scheduler (see scheduler.hpp for the loop and its rules, and
+// detail/scheduler_core.hpp for the internal interface).
 #include "tendril/sched/scheduler.hpp"
 
 #include "tendril/core/context.hpp"
 #include "tendril/core/fatal.hpp"
+#include "tendril/sched/detail/poll_table.hpp"
+#include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/log_writer.hpp"
-#include "tendril/sched/poll_table.hpp"
 #include "tendril/sched/select.hpp"
 #include "tendril/sched/signals.hpp"
 
@@ -23,7 +25,13 @@ namespace tendril {
 namespace {
 
 thread_local Scheduler* t_scheduler = nullptr;
+thread_local detail::SchedulerCore* t_core = nullptr;
 thread_local Fiber* t_fiber = nullptr;
+
+// Schedulers alive in the process. With more than one, a fiber parked on a
+// shared channel may be woken by another thread, so no single scheduler can
+// tell a deadlock from a wait.
+std::atomic<int> g_live_schedulers{0};
 
 // The C++ runtime keeps "the exceptions being handled" per thread. A fiber
 // that parks inside a catch block would otherwise share that list with every
@@ -73,13 +81,26 @@ constexpr int kRoundsPerPoll = 61;
 // heap work per request.
 void fiber_timeout(TimerNode* n) {
     Fiber* f = static_cast<Fiber*>(n->owner);
-    if (f->state != FiberState::parked || f->deadline == Instant::max()) return;
+    if (f->get_state() != FiberState::parked || f->deadline == Instant::max()) return;
     if (f->deadline > f->sched->now()) {
         f->sched->timers().insert(n, f->deadline);
         return;
     }
     f->sched->interrupt(f, Status::timeout);
 }
+
+// TENDRIL_STACK_RECLAIM=none|trim|compact overrides the default policy
+// (for measurements and for telling a bug in reclaiming from others).
+SchedulerOptions with_env(SchedulerOptions o) {
+    if (const char* v = std::getenv("TENDRIL_STACK_RECLAIM")) {
+        if (!std::strcmp(v, "none")) o.reclaim = StackReclaim::none;
+        else if (!std::strcmp(v, "trim")) o.reclaim = StackReclaim::trim;
+        else if (!std::strcmp(v, "compact")) o.reclaim = StackReclaim::compact;
+    }
+    return o;
+}
+
+Duration until(Instant t, Instant now) { return t > now ? t - now : Duration::zero(); }
 
 }  // namespace
 
@@ -93,37 +114,13 @@ const char* to_string(FiberState s) noexcept {
     return "?";
 }
 
-struct FiberEntry {
-    static void entry(Transfer t) noexcept {
-        Fiber* f = static_cast<Fiber*>(t.data);
-        Scheduler* s = f->sched;
-        s->main_ctx_ = t.fctx;
-        StackBounds from;
-        context_started(&from);
-        if (from.lo) {
-            s->main_stack_lo_ = from.lo;
-            s->main_stack_size_ = from.size;
-        }
-        f->invoke(f->callable);  // noexcept: see on_terminate
-        s->exit_current();
-    }
-};
+namespace detail {
 
-namespace {
-// TENDRIL_STACK_RECLAIM=none|trim|compact overrides the default policy
-// (for measurements and for telling a bug in reclaiming from others).
-SchedulerOptions with_env(SchedulerOptions o) {
-    if (const char* v = std::getenv("TENDRIL_STACK_RECLAIM")) {
-        if (!std::strcmp(v, "none")) o.reclaim = StackReclaim::none;
-        else if (!std::strcmp(v, "trim")) o.reclaim = StackReclaim::trim;
-        else if (!std::strcmp(v, "compact")) o.reclaim = StackReclaim::compact;
-    }
-    return o;
-}
-}  // namespace
+// --- life of a scheduler -------------------------------------------------------
 
-Scheduler::Scheduler(SchedulerOptions options)
-    : options_(with_env(options)),
+SchedulerCore::SchedulerCore(Scheduler& owner, SchedulerOptions options)
+    : owner_(owner),
+      options_(with_env(options)),
       polls_(std::make_unique<PollTable>()),
       log_writer_(std::make_unique<LogWriter>(*this)),
       now_(Clock::now()) {
@@ -140,24 +137,25 @@ Scheduler::Scheduler(SchedulerOptions options)
         ::sigaction(SIGPIPE, nullptr, &old);
         if (old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
     });
-    prev_current_ = t_scheduler;
-    t_scheduler = this;
-    signals_register(this);
+    g_live_schedulers.fetch_add(1, std::memory_order_relaxed);
 }
 
-Scheduler::~Scheduler() {
+void SchedulerCore::finish_all() {
     if (live_ > 0 && !running_) {
-        for (Fiber* f = all_; f; f = f->all_next) cancel(f);
+        for (Fiber* f : all_) cancel(f);
         run();
     }
-    signals_unregister(this);
-    t_scheduler = prev_current_;
 }
 
-Scheduler* Scheduler::current() noexcept { return t_scheduler; }
-Fiber* Scheduler::current_fiber() noexcept { return t_fiber; }
+SchedulerCore::~SchedulerCore() {
+    for (RemoteWake& w : wakes_) delete w.delivery;
+    g_live_schedulers.fetch_sub(1, std::memory_order_relaxed);
+}
 
-std::uint32_t Scheduler::random() noexcept {
+SchedulerCore* SchedulerCore::current() noexcept { return t_core; }
+Fiber* SchedulerCore::current_fiber() noexcept { return t_fiber; }
+
+std::uint32_t SchedulerCore::random() noexcept {
     std::uint32_t x = rng_;
     x ^= x << 13;
     x ^= x >> 17;
@@ -167,7 +165,7 @@ std::uint32_t Scheduler::random() noexcept {
 
 // --- spawning ------------------------------------------------------------------
 
-Fiber* Scheduler::create_fiber(const FiberOptions& options) {
+Fiber* SchedulerCore::create_fiber(const FiberOptions& options) {
     auto* f = new Fiber;
     f->sched = this;
     f->id = next_id_++;
@@ -185,10 +183,11 @@ Fiber* Scheduler::create_fiber(const FiberOptions& options) {
     f->timer.fire = fiber_timeout;
     f->node.fiber = f;
     f->callable = f->stack.hi;
+    f->tsan_fiber = sanitizer_context_create();
     return f;
 }
 
-void* Scheduler::reserve_callable(Fiber* f, std::size_t size, std::size_t align) {
+void* SchedulerCore::reserve_callable(Fiber* f, std::size_t size, std::size_t align) {
     if (align < 16) align = 16;
     auto top = reinterpret_cast<std::uintptr_t>(f->stack.hi) - size;
     top &= ~(align - 1);
@@ -197,41 +196,47 @@ void* Scheduler::reserve_callable(Fiber* f, std::size_t size, std::size_t align)
     return reinterpret_cast<void*>(top);
 }
 
-FiberHandle Scheduler::start_fiber(Fiber* f) {
+FiberHandle SchedulerCore::start_fiber(Fiber* f) {
     // The context starts below the function object stored at the stack top.
     auto* top = static_cast<char*>(f->callable);
     std::size_t usable = static_cast<std::size_t>(top - f->stack.lo);
-    f->ctx = make_context(top, usable, &FiberEntry::entry);
-    f->all_next = all_;
-    if (all_) all_->all_prev = f;
-    all_ = f;
+    f->ctx = make_context(top, usable, &SchedulerCore::entry);
+    all_.push_front(f);
     ++live_;
     FiberHandle h(f);
-    push_ready(f);
+    run_queue_.push_back(f);
     return h;
 }
 
-void Scheduler::push_ready(Fiber* f) {
-    f->run_next = nullptr;
-    if (run_tail_) run_tail_->run_next = f;
-    else run_head_ = f;
-    run_tail_ = f;
+void SchedulerCore::entry(Transfer t) noexcept {
+    Fiber* f = static_cast<Fiber*>(t.data);
+    SchedulerCore* s = f->sched;
+    s->main_ctx_ = t.fctx;
+    StackBounds from;
+    context_started(&from);
+    if (from.lo) {
+        s->main_stack_lo_ = from.lo;
+        s->main_stack_size_ = from.size;
+    }
+    f->invoke(f->callable);  // noexcept: see on_terminate
+    s->exit_current();
 }
 
 // --- switching -----------------------------------------------------------------
 
-void Scheduler::switch_to(Fiber* f) {
+void SchedulerCore::switch_to(Fiber* f) {
     make_resident(f);
     running_ = f;
     t_fiber = f;
-    f->state = FiberState::running;
+    f->set_state(FiberState::running);
     EhGlobals* g = eh_globals();
     main_eh_[0] = g->caught;
     main_eh_[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(g->uncaught));
     g->caught = f->eh_globals[0];
     g->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->eh_globals[1]));
 
-    Transfer t = switch_context(f->ctx, f, &main_fake_stack_, StackBounds{f->stack.lo, f->stack.size()});
+    Transfer t = switch_context(f->ctx, f, &main_fake_stack_, StackBounds{f->stack.lo, f->stack.size()},
+                                f->tsan_fiber);
 
     f->ctx = t.fctx;
     f->eh_globals[0] = g->caught;
@@ -244,48 +249,48 @@ void Scheduler::switch_to(Fiber* f) {
     if (!f->pool->options().guard && std::memcmp(f->stack.lo, &kCanary, sizeof kCanary) != 0)
         fatal("fiber stack overflow in fiber '%s' (unguarded %zu KiB stack: its canary was "
               "overwritten)", f->name, f->stack.size() / 1024);
-    if (f->state == FiberState::done) finish(f);
+    if (f->get_state() == FiberState::done) finish(f);
 }
 
-void Scheduler::exit_current() {
+void SchedulerCore::exit_current() {
     Fiber* f = running_;
-    f->state = FiberState::done;
+    f->set_state(FiberState::done);
     // nullptr fake-stack slot: ASan frees this fiber's fake stack.
-    switch_context(main_ctx_, nullptr, nullptr, StackBounds{main_stack_lo_, main_stack_size_});
+    switch_context(main_ctx_, nullptr, nullptr, StackBounds{main_stack_lo_, main_stack_size_}, main_tsan_fiber_);
     __builtin_unreachable();
 }
 
-void Scheduler::finish(Fiber* f) {
+void SchedulerCore::finish(Fiber* f) {
     timers_.cancel(&f->timer);  // lazily left in the heap; the record goes away
     f->pool->release(f->stack);
     f->stack = Stack{};
-    while (WaitNode* w = f->joiners.pop_front()) wake_node(w, Status::ok);
-    if (f->all_prev) f->all_prev->all_next = f->all_next;
-    else all_ = f->all_next;
-    if (f->all_next) f->all_next->all_prev = f->all_prev;
+    sanitizer_context_destroy(f->tsan_fiber);
+    f->tsan_fiber = nullptr;
+    {
+        std::lock_guard<SpinLock> lock(f->joiners_lock);
+        while (WaitNode* w = f->joiners.pop_claimed()) wake_claimed(w, Status::ok);
+    }
+    all_.remove(f);
     --live_;
-    release_ref(f);
-}
-
-void Scheduler::release_ref(Fiber* f) {
-    if (--f->refs == 0) delete f;
+    if (f->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete f;
 }
 
 // --- parking -------------------------------------------------------------------
 
-Status Scheduler::park(const char* reason, const void* object, void (*unlink)(Fiber*),
-                       Deadline deadline) {
+Status SchedulerCore::park(const char* reason, const void* object, bool (*unlink)(Fiber*), Deadline deadline) {
     Fiber* f = running_;
     if (!f) fatal("park() called outside a fiber (%s)", reason);
+    // Ending the wait at once needs its registrations undone first; if a
+    // waker on another thread has claimed it meanwhile, its wake is owed
+    // and the fiber parks for it (without a deadline: it is on the way).
     if (f->cancel_requested && f->shield_depth == 0) {
-        if (unlink) unlink(f);
-        return Status::cancelled;
+        if (!unlink || unlink(f)) return Status::cancelled;
+        deadline = Deadline::never();
+    } else if (!deadline.is_never() && deadline.when() <= now_ && deadline.expired()) {
+        if (!unlink || unlink(f)) return Status::timeout;
+        deadline = Deadline::never();
     }
     if (!deadline.is_never()) {
-        if (deadline.when() <= now_ && deadline.expired()) {
-            if (unlink) unlink(f);
-            return Status::timeout;
-        }
         f->deadline = deadline.when();
         if (!f->timer.queued() || f->timer.when > f->deadline) timers_.insert(&f->timer, f->deadline);
     } else {
@@ -294,93 +299,136 @@ Status Scheduler::park(const char* reason, const void* object, void (*unlink)(Fi
     f->wait_reason = reason;
     f->wait_object = object;
     f->wait_unlink = unlink;
-    f->state = FiberState::parked;
+    f->set_state(FiberState::parked);
     f->parked_at = now_;
-    if (options_.reclaim != StackReclaim::none && f->pin_depth == 0) {
-        f->in_reclaim_list = true;
-        f->reclaim_next = nullptr;
-        f->reclaim_prev = reclaim_tail_;
-        if (reclaim_tail_) reclaim_tail_->reclaim_next = f;
-        else reclaim_head_ = f;
-        reclaim_tail_ = f;
-    }
+    if (options_.reclaim != StackReclaim::none && f->pin_depth == 0) reclaim_.push_back(f);
     Transfer t = switch_context(main_ctx_, nullptr, &f->sanitizer_fake_stack,
-                                StackBounds{main_stack_lo_, main_stack_size_});
+                                StackBounds{main_stack_lo_, main_stack_size_}, main_tsan_fiber_);
     main_ctx_ = t.fctx;
     return f->wake_status;
 }
 
-void Scheduler::yield_current() {
+void SchedulerCore::yield_current() {
     Fiber* f = running_;
-    f->state = FiberState::runnable;
-    push_ready(f);
+    f->set_state(FiberState::runnable);
+    run_queue_.push_back(f);
     Transfer t = switch_context(main_ctx_, nullptr, &f->sanitizer_fake_stack,
-                                StackBounds{main_stack_lo_, main_stack_size_});
+                                StackBounds{main_stack_lo_, main_stack_size_}, main_tsan_fiber_);
     main_ctx_ = t.fctx;
 }
 
-void Scheduler::unlist_reclaim(Fiber* f) {
-    if (f->reclaim_prev) f->reclaim_prev->reclaim_next = f->reclaim_next;
-    else reclaim_head_ = f->reclaim_next;
-    if (f->reclaim_next) f->reclaim_next->reclaim_prev = f->reclaim_prev;
-    else reclaim_tail_ = f->reclaim_prev;
-    f->reclaim_prev = f->reclaim_next = nullptr;
-    f->in_reclaim_list = false;
-}
-
-void Scheduler::ready(Fiber* f, Status status) {
-    if (f->state != FiberState::parked) return;
+void SchedulerCore::ready(Fiber* f, Status status) {
+    if (f->get_state() != FiberState::parked) return;
     f->deadline = Instant::max();  // the heap entry, if any, is dropped when it fires
-    if (f->in_reclaim_list) unlist_reclaim(f);
+    if (reclaim_.contains(f)) reclaim_.remove(f);
     f->wake_status = status;
     f->wait_unlink = nullptr;
     f->wait_reason = nullptr;
     f->wait_object = nullptr;
-    f->state = FiberState::runnable;
-    push_ready(f);
+    ++f->wait_seq;
+    f->set_state(FiberState::runnable);
+    run_queue_.push_back(f);
 }
 
-void Scheduler::interrupt(Fiber* f, Status status) {
-    if (f->state != FiberState::parked) return;
-    if (f->wait_unlink) f->wait_unlink(f);
+void SchedulerCore::interrupt(Fiber* f, Status status) {
+    if (f->get_state() != FiberState::parked) return;
+    if (f->wait_unlink && !f->wait_unlink(f)) {
+        f->deadline = Instant::max();  // claimed by a waker: its wake ends the wait
+        return;
+    }
     ready(f, status);
 }
 
-void Scheduler::cancel(Fiber* f) {
-    if (f->state == FiberState::done) return;
+void SchedulerCore::cancel(Fiber* f) {
+    if (f->get_state() == FiberState::done) return;
     f->cancel_requested = true;
-    if (f->state == FiberState::parked && f->shield_depth == 0) interrupt(f, Status::cancelled);
+    if (f->get_state() == FiberState::parked && f->shield_depth == 0) interrupt(f, Status::cancelled);
 }
 
-void Scheduler::make_resident(Fiber* f) {
+void SchedulerCore::make_resident(Fiber* f) {
     if (!f->compacted) return;
     StackPool::make_resident(f->stack);
     f->compacted = false;
     ++counters_.restored;
 }
 
+// --- the inbox -------------------------------------------------------------------
+
+void SchedulerCore::post(std::function<void()> fn) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mutex_);
+        posted_.push_back(std::move(fn));
+    }
+    if (!inbox_pending_.exchange(true, std::memory_order_acq_rel)) poller_.wake();
+}
+
+void SchedulerCore::post_call(std::function<void()> fn) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mutex_);
+        calls_.push_back(std::move(fn));
+    }
+    if (!inbox_pending_.exchange(true, std::memory_order_acq_rel)) poller_.wake();
+}
+
+void SchedulerCore::post_wake(Fiber* f, std::uint64_t seq, Status status, Delivery* d, void* slot) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mutex_);
+        wakes_.push_back(RemoteWake{f, seq, status, d, slot});
+    }
+    if (!inbox_pending_.exchange(true, std::memory_order_acq_rel)) poller_.wake();
+}
+
+void SchedulerCore::take_inbox() {
+    inbox_pending_.store(false, std::memory_order_release);
+    std::vector<RemoteWake> wakes;
+    std::vector<std::function<void()>> calls, posted;
+    {
+        std::lock_guard<std::mutex> lock(inbox_mutex_);
+        wakes.swap(wakes_);
+        calls.swap(calls_);
+        posted.swap(posted_);
+    }
+    ++counters_.inbox_batches;
+    for (RemoteWake& w : wakes) {
+        Fiber* f = w.fiber;
+        // The claim protocol owes exactly this wait one wake; anything else
+        // would be a bug, and waking a later wait with it would be worse.
+        if (f->get_state() != FiberState::parked || f->wait_seq != w.seq)
+            fatal("a wake from another thread for fiber '%s' finds it not in that wait", f->name);
+        if (w.delivery) {
+            make_resident(f);
+            w.delivery->deliver(w.slot);
+            delete w.delivery;
+        }
+        ready(f, w.status);
+        ++counters_.remote_wakes;
+    }
+    for (auto& fn : calls) fn();
+    for (auto& fn : posted) owner_.go(std::move(fn), FiberOptions{"posted"});
+}
+
 // --- descriptors ---------------------------------------------------------------
 
-PollDesc* Scheduler::poll_open(int fd) {
+PollDesc* SchedulerCore::poll_open(int fd) {
     PollDesc* pd = polls_->get(fd);
     ++pd->gen;
     pd->open = true;
     // Unknown readiness counts as ready: the first call tries the syscall
-    // (a new connection's request is usually there already).
+    // (a new connection's request is usually there already). A descriptor
+    // the poller cannot watch (a regular file) stays ready for good.
     pd->readable = pd->writable = true;
     pd->hup = pd->err = false;
     pd->reader = pd->writer = nullptr;
     pd->polled = poller_.add(*pd);
-    if (!pd->polled) pd->readable = pd->writable = true;
     return pd;
 }
 
-void Scheduler::poll_release(PollDesc* pd) {
+void SchedulerCore::poll_release(PollDesc* pd) {
     if (pd->open && pd->polled) poller_.remove(*pd, false);
     poll_close(pd);
 }
 
-void Scheduler::poll_close(PollDesc* pd) {
+void SchedulerCore::poll_close(PollDesc* pd) {
     if (!pd->open) return;
     if (pd->polled) poller_.remove(*pd, true);
     pd->open = false;
@@ -395,20 +443,18 @@ void Scheduler::poll_close(PollDesc* pd) {
 }
 
 namespace {
-void unlink_io(Fiber* f) {
+bool unlink_io(Fiber* f) {
     auto* pd = static_cast<PollDesc*>(f->node.slot);
     if (pd->reader == &f->node) pd->reader = nullptr;
     else if (pd->writer == &f->node) pd->writer = nullptr;
-    else return;
+    else return false;
     f->sched->io_detached();
+    return true;
 }
 }  // namespace
 
-void Scheduler::io_attached() { ++io_waiters_; }
-void Scheduler::io_detached() { --io_waiters_; }
-
-Status Scheduler::wait_io(PollDesc* pd, WaitNode*& slot, std::uint32_t flags, const char* reason,
-                          Deadline deadline) {
+Status SchedulerCore::wait_io(PollDesc* pd, WaitNode*& slot, std::uint32_t flags, const char* reason,
+                              Deadline deadline) {
     Fiber* f = running_;
     if (slot) fatal("fiber '%s' waits on fd %d where fiber '%s' already waits for the same "
                     "direction", f ? f->name : "?", pd->fd, slot->fiber->name);
@@ -422,19 +468,19 @@ Status Scheduler::wait_io(PollDesc* pd, WaitNode*& slot, std::uint32_t flags, co
     return park(reason, pd, unlink_io, deadline);
 }
 
-Status Scheduler::wait_readable(PollDesc* pd, Deadline deadline) {
+Status SchedulerCore::wait_readable(PollDesc* pd, Deadline deadline) {
     if (!pd->open) return Status::closed;
     if (pd->readable) return Status::ok;
     return wait_io(pd, pd->reader, 0, "fd read", deadline);
 }
 
-Status Scheduler::wait_writable(PollDesc* pd, Deadline deadline) {
+Status SchedulerCore::wait_writable(PollDesc* pd, Deadline deadline) {
     if (!pd->open) return Status::closed;
     if (pd->writable) return Status::ok;
     return wait_io(pd, pd->writer, 0, "fd write", deadline);
 }
 
-Status Scheduler::wait_hangup(PollDesc* pd, Deadline deadline) {
+Status SchedulerCore::wait_hangup(PollDesc* pd, Deadline deadline) {
     if (!pd->open) return Status::closed;
     if (pd->hup || pd->err) return Status::ok;
     return wait_io(pd, pd->reader, kWaitHangupOnly, "fd hang-up", deadline);
@@ -442,17 +488,13 @@ Status Scheduler::wait_hangup(PollDesc* pd, Deadline deadline) {
 
 // --- the loop ------------------------------------------------------------------
 
-void Scheduler::run_ready() {
-    Fiber* f = run_head_;
-    run_head_ = run_tail_ = nullptr;
-    while (f) {
-        Fiber* next = f->run_next;
-        switch_to(f);
-        f = next;
-    }
+void SchedulerCore::run_ready() {
+    FiberList batch;
+    batch.swap(run_queue_);
+    while (Fiber* f = batch.pop_front()) switch_to(f);
 }
 
-void Scheduler::poll_io(Duration timeout) {
+void SchedulerCore::poll_io(Duration timeout) {
     PollEvent events[kPollBatch];
     int n = poller_.poll(timeout, events, kPollBatch);
     ++counters_.polls;
@@ -484,32 +526,14 @@ void Scheduler::poll_io(Duration timeout) {
     }
 }
 
-void Scheduler::fire_timers() {
+void SchedulerCore::fire_timers() {
     while (TimerNode* n = timers_.pop_due(now_)) n->fire(n);
 }
 
-void Scheduler::run_posted() {
-    post_pending_.store(false, std::memory_order_release);
-    std::vector<std::function<void()>> work;
-    {
-        std::lock_guard<std::mutex> lock(post_mutex_);
-        work.swap(posted_);
-    }
-    for (auto& fn : work) go(std::move(fn), FiberOptions{"posted"});
-}
-
-void Scheduler::post(std::function<void()> fn) {
-    {
-        std::lock_guard<std::mutex> lock(post_mutex_);
-        posted_.push_back(std::move(fn));
-    }
-    if (!post_pending_.exchange(true, std::memory_order_acq_rel)) poller_.wake();
-}
-
-void Scheduler::reclaim_parked() {
-    while (Fiber* f = reclaim_head_) {
+void SchedulerCore::reclaim_parked() {
+    while (Fiber* f = reclaim_.front()) {
         if (now_ - f->parked_at < options_.reclaim_after) break;
-        unlist_reclaim(f);
+        reclaim_.remove(f);
         if (options_.reclaim == StackReclaim::compact) {
             StackPool::reclaim(f->stack, f->ctx);
             f->compacted = StackPool::is_compacted(f->stack);
@@ -520,18 +544,38 @@ void Scheduler::reclaim_parked() {
     }
 }
 
-void Scheduler::check_deadlock() const {
-    if (live_ == 0 || io_waiters_ > 0 || holds_ > 0 || !timers_.empty() || run_head_) return;
-    if (signals_waiting(this)) return;
+// How long the loop may sleep in the poller when no fiber is runnable: until
+// the next timer, the next parked stack due for reclaiming, or the next
+// trim of freed stacks; forever when none is pending.
+Duration SchedulerCore::poll_timeout() {
+    if (inbox_pending_.load(std::memory_order_acquire) || dump_requested_.load()) return Duration::zero();
+    Duration timeout = Duration::max();
+    if (!timers_.empty()) timeout = until(timers_.next(), now_);
+    if (Fiber* oldest = reclaim_.front()) timeout = std::min(timeout, until(oldest->parked_at + options_.reclaim_after, now_));
+    // Freed stacks give their pages back after a while, idle or not (but an
+    // empty scheduler is about to return anyway).
+    Instant trim = StackPool::thread_trim_due();
+    if (trim != Instant::max() && (timeout != Duration::max() || live_ > 0))
+        timeout = std::min(timeout, until(trim, now_));
+    return timeout;
+}
+
+void SchedulerCore::check_deadlock() const {
+    if (live_ == 0 || io_waiters_ > 0 || holds_ > 0 || !timers_.empty() || !run_queue_.empty()) return;
+    if (g_live_schedulers.load(std::memory_order_relaxed) > 1) return;  // another thread may wake us
+    if (signals_waiting(&owner_)) return;
     signal_safe_write("tendril: fatal: all fibers are asleep - deadlock!\n");
     dump(2);
     std::abort();
 }
 
-void Scheduler::run() {
+void SchedulerCore::run() {
     if (running_) fatal("Scheduler::run() called from inside a fiber");
     Scheduler* saved = t_scheduler;
-    t_scheduler = this;
+    SchedulerCore* saved_core = t_core;
+    t_scheduler = &owner_;
+    t_core = this;
+    main_tsan_fiber_ = sanitizer_context_current();
     stop_requested_ = false;
     int rounds = 0;
     Instant last_poll = Clock::now();
@@ -541,59 +585,45 @@ void Scheduler::run() {
         // Done when no fiber is left and no Timer is pending.
         if ((live_ == 0 && timers_.empty()) || stop_requested_) break;
         now_ = Clock::now();
-        Duration timeout = Duration::max();
-        if (run_head_) {
+        Duration timeout = Duration::zero();
+        if (!run_queue_.empty()) {
             // Busy: skip the syscall unless I/O has waited long enough.
             if (++rounds < kRoundsPerPoll && now_ - last_poll < std::chrono::milliseconds(1)) {
                 fire_timers();
+                if (inbox_pending_.load(std::memory_order_acquire)) take_inbox();
                 continue;
             }
-            timeout = Duration::zero();
-        } else if (post_pending_.load(std::memory_order_acquire) || dump_requested_.load()) {
-            timeout = Duration::zero();
         } else {
-            if (!timers_.empty()) timeout = timers_.next() > now_ ? timers_.next() - now_ : Duration::zero();
-            if (reclaim_head_) {
-                Duration r = reclaim_head_->parked_at + options_.reclaim_after - now_;
-                if (r < Duration::zero()) r = Duration::zero();
-                if (r < timeout) timeout = r;
-            }
-            // Freed stacks give their pages back after a while, idle or not.
-            Instant trim = StackPool::thread_trim_due();
-            if (trim != Instant::max() && timeout != Duration::max()) {
-                Duration t = trim > now_ ? trim - now_ : Duration::zero();
-                if (t < timeout) timeout = t;
-            } else if (trim != Instant::max() && live_ > 0) {
-                timeout = trim > now_ ? trim - now_ : Duration::zero();
-            }
+            timeout = poll_timeout();
             if (timeout == Duration::max()) check_deadlock();
         }
         rounds = 0;
         poll_io(timeout);
         last_poll = now_ = Clock::now();
         fire_timers();
-        if (post_pending_.load(std::memory_order_acquire)) run_posted();
-        signals_dispatch(this);
+        if (inbox_pending_.load(std::memory_order_acquire)) take_inbox();
+        signals_dispatch(&owner_);
         if (dump_requested_.exchange(false)) dump(2);
-        if (reclaim_head_) reclaim_parked();
+        if (!reclaim_.empty()) reclaim_parked();
         if (now_ >= next_trim_) {
             StackPool::trim_thread(now_);
             next_trim_ = now_ + std::chrono::milliseconds(100);
         }
     }
     t_scheduler = saved;
+    t_core = saved_core;
 }
 
-void Scheduler::dump(int fd) const {
+void SchedulerCore::dump(int fd) const {
     char line[512];
     int n = std::snprintf(line, sizeof line, "tendril: %zu live fibers on scheduler %p (poller %s)\n",
-                          live_, static_cast<const void*>(this), Poller::backend());
+                          live_, static_cast<const void*>(&owner_), Poller::backend());
     ssize_t w = ::write(fd, line, static_cast<std::size_t>(n));
     Instant now = Clock::now();
-    for (const Fiber* f = all_; f; f = f->all_next) {
-        n = std::snprintf(line, sizeof line, "  fiber %" PRIu64 " '%s' %s", f->id, f->name,
-                          to_string(f->state));
-        if (f->state == FiberState::parked) {
+    for (const Fiber* f : all_) {
+        FiberState st = f->get_state();
+        n = std::snprintf(line, sizeof line, "  fiber %" PRIu64 " '%s' %s", f->id, f->name, to_string(st));
+        if (st == FiberState::parked) {
             n += std::snprintf(line + n, sizeof line - n, " on %s (%p) for %.1f ms",
                                f->wait_reason ? f->wait_reason : "?", f->wait_object,
                                to_ms(now - f->parked_at));
@@ -609,112 +639,58 @@ void Scheduler::dump(int fd) const {
     (void)w;
 }
 
-// --- FiberHandle ---------------------------------------------------------------
+}  // namespace detail
 
-FiberHandle::FiberHandle(Fiber* f) : f_(f) {
-    if (f_) ++f_->refs;
-}
-FiberHandle::FiberHandle(const FiberHandle& o) : f_(o.f_) {
-    if (f_) ++f_->refs;
-}
-FiberHandle::~FiberHandle() {
-    if (f_) f_->sched->release_ref(f_);
-}
-bool FiberHandle::done() const { return !f_ || f_->state == FiberState::done; }
-std::uint64_t FiberHandle::id() const { return f_ ? f_->id : 0; }
-const char* FiberHandle::name() const { return f_ ? f_->name : ""; }
+// --- Scheduler, the public face ---------------------------------------------------
 
-Status FiberHandle::join(Deadline deadline) {
-    if (done()) return Status::ok;
-    Fiber* self = Scheduler::current_fiber();
-    if (!self) fatal("FiberHandle::join() called outside a fiber");
-    if (self == f_) fatal("fiber '%s' joins itself", self->name);
-    self->node.fiber = self;
-    self->node.select = nullptr;
-    f_->joiners.push_back(&self->node);
-    return f_->sched->park("join", f_, unlink_wait_node, deadline);
+Scheduler::Scheduler(SchedulerOptions options) : core_(std::make_unique<detail::SchedulerCore>(*this, options)) {
+    // Current from construction on (so that sockets and servers can be made
+    // before run()), and until destruction.
+    prev_current_ = t_scheduler;
+    prev_core_ = t_core;
+    t_scheduler = this;
+    t_core = core_.get();
+    signals_register(this);
 }
 
-void FiberHandle::cancel() {
-    if (f_) f_->sched->cancel(f_);
+Scheduler::~Scheduler() {
+    core_->finish_all();
+    signals_unregister(this);
+    t_scheduler = prev_current_;
+    t_core = prev_core_;
 }
 
-// --- the free functions --------------------------------------------------------
-
-namespace {
-Scheduler& need_scheduler(const char* what) {
-    Scheduler* s = Scheduler::current();
-    if (!s || !Scheduler::current_fiber()) fatal("%s called outside a fiber", what);
-    return *s;
+Scheduler* Scheduler::current() noexcept { return t_scheduler; }
+Fiber* Scheduler::current_fiber() noexcept { return t_fiber; }
+void Scheduler::run() { core_->run(); }
+void Scheduler::stop() noexcept { core_->stop(); }
+void Scheduler::post(std::function<void()> fn) { core_->post(std::move(fn)); }
+TimerHeap& Scheduler::timers() { return core_->timers(); }
+Instant Scheduler::now() const { return core_->now(); }
+Deadline Scheduler::deadline_after(Duration d) const { return core_->deadline_after(d); }
+std::size_t Scheduler::live_fibers() const { return core_->live_fibers(); }
+const SchedulerOptions& Scheduler::options() const { return const_cast<detail::SchedulerCore&>(*core_).options(); }
+void Scheduler::set_reclaim(StackReclaim r, Duration after) {
+    core_->options().reclaim = r;
+    core_->options().reclaim_after = after;
 }
-}  // namespace
+void Scheduler::dump(int fd) const { core_->dump(fd); }
+const Scheduler::Counters& Scheduler::counters() const { return core_->counters(); }
+LogWriter& Scheduler::log_writer() { return core_->log_writer(); }
+const char* Scheduler::poller_backend() noexcept { return Poller::backend(); }
 
-Status wait_in(WaitQueue& queue, const char* reason, const void* object, Deadline deadline, void* slot) {
-    Scheduler& s = need_scheduler(reason);
-    Fiber* f = Scheduler::current_fiber();
-    WaitNode& n = f->node;
-    n.fiber = f;
-    n.select = nullptr;
-    n.slot = slot;
-    n.flags = 0;
-    queue.push_back(&n);
-    return s.park(reason, object, unlink_wait_node, deadline);
-}
-
-void yield() {
-    Scheduler& s = need_scheduler("yield()");
-    s.yield_current();
+Scheduler::NewFiber Scheduler::prepare(const FiberOptions& options, std::size_t size, std::size_t align) {
+    Fiber* f = core_->create_fiber(options);
+    return NewFiber{f, core_->reserve_callable(f, size, align)};
 }
 
-Status sleep_until(Deadline deadline) {
-    Scheduler& s = need_scheduler("sleep");
-    if (deadline.is_never()) return s.park("sleep", nullptr, nullptr, deadline);
-    Status st = s.park("sleep", nullptr, nullptr, deadline);
-    return st == Status::timeout ? Status::ok : st;
+FiberHandle Scheduler::start(NewFiber f, void (*invoke)(void*)) {
+    f.fiber->callable = f.callable;
+    f.fiber->invoke = invoke;
+    return core_->start_fiber(f.fiber);
 }
 
-Status sleep_for(Duration d) {
-    if (d <= Duration::zero()) {  // as gevent.sleep(0): let the others run
-        yield();
-        return this_fiber::cancelled() ? Status::cancelled : Status::ok;
-    }
-    return sleep_until(Deadline::after(d));
-}
-
-namespace this_fiber {
-std::uint64_t id() {
-    Fiber* f = Scheduler::current_fiber();
-    return f ? f->id : 0;
-}
-const char* name() {
-    Fiber* f = Scheduler::current_fiber();
-    return f ? f->name : "";
-}
-void set_name(std::string_view name) {
-    Fiber* f = Scheduler::current_fiber();
-    if (!f) return;
-    std::size_t n = std::min(name.size(), Fiber::kNameMax - 1);
-    std::memcpy(f->name, name.data(), n);
-    f->name[n] = 0;
-}
-bool cancelled() {
-    Fiber* f = Scheduler::current_fiber();
-    return f && f->cancel_requested && f->shield_depth == 0;
-}
-}  // namespace this_fiber
-
-CancelShield::CancelShield() : f_(Scheduler::current_fiber()) {
-    if (f_) ++f_->shield_depth;
-}
-CancelShield::~CancelShield() {
-    if (f_) --f_->shield_depth;
-}
-
-StackPin::StackPin() : f_(Scheduler::current_fiber()) {
-    if (f_) ++f_->pin_depth;
-}
-StackPin::~StackPin() {
-    if (f_) --f_->pin_depth;
-}
+Scheduler::Hold::Hold(Scheduler& s) : s_(&s) { s_->core_->hold(); }
+Scheduler::Hold::~Hold() { s_->core_->unhold(); }
 
 }  // namespace tendril

@@ -2,46 +2,64 @@
 #include "tendril/sched/select.hpp"
 
 #include "tendril/core/fatal.hpp"
+#include "tendril/sched/detail/fiber.hpp"
+#include "tendril/sched/detail/poll_desc.hpp"
+#include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/scheduler.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
 namespace tendril {
 
-void wake_node(WaitNode* w, Status st) {
-    if (w->select) w->select->complete(w, st);
-    else w->fiber->sched->ready(w->fiber, st);
-}
-
-void SelectState::complete(WaitNode* w, Status st) {
-    Scheduler* s = fiber->sched;
-    s->make_resident(fiber);  // the cases live on the selecting fiber's stack
-    chosen = w->case_index;
-    status = st;
-    for (int i = 0; i < n; ++i)
-        if (&nodes[i] != w) cases[i]->dequeue(&nodes[i]);
-    s->ready(fiber, Status::ok);
-}
+using detail::SchedulerCore;
 
 namespace {
-void unlink_select(Fiber* f) {
+
+// A timeout or cancellation ends the select only if no case claimed it first.
+bool unlink_select(Fiber* f) {
     auto* st = static_cast<SelectState*>(const_cast<void*>(f->wait_object));
-    f->sched->make_resident(f);
-    for (int i = 0; i < st->n; ++i) st->cases[i]->dequeue(&st->nodes[i]);
+    int expected = -1;
+    return st->chosen.compare_exchange_strong(expected, SelectState::kInterrupted, std::memory_order_acq_rel);
 }
+
+// Every case's lock, each once, in address order (Go's sellock).
+class SelectLocks {
+public:
+    SelectLocks(SelectCase** cases, int n) {
+        for (int i = 0; i < n; ++i)
+            if (SpinLock* l = cases[i]->lock()) locks_[count_++] = l;
+        std::sort(locks_, locks_ + count_);
+        count_ = static_cast<int>(std::unique(locks_, locks_ + count_) - locks_);
+        for (int i = 0; i < count_; ++i) locks_[i]->lock();
+    }
+    void unlock() {
+        for (int i = count_ - 1; i >= 0; --i) locks_[i]->unlock();
+        count_ = 0;
+    }
+    ~SelectLocks() { unlock(); }
+
+private:
+    static constexpr int kMax = 64;
+    SpinLock* locks_[kMax];
+    int count_ = 0;
+};
+
 }  // namespace
 
 Selected select_cases(SelectCase** cases, int n, Deadline deadline, bool block) {
-    Scheduler* s = Scheduler::current();
-    Fiber* f = Scheduler::current_fiber();
+    SchedulerCore* s = SchedulerCore::current();
+    Fiber* f = SchedulerCore::current_fiber();
     if (!s || !f) fatal("select() called outside a fiber");
+    if (n > 64) fatal("select() with %d cases (64 at most)", n);
+    SelectLocks locks(cases, n);
     if (n > 0) {
         int start = static_cast<int>(s->random() % static_cast<std::uint32_t>(n));
         for (int k = 0; k < n; ++k) {
             int i = (start + k) % n;
             Status st = Status::ok;
-            if (cases[i]->try_now(st)) return Selected{i, st};
+            if (cases[i]->try_now_locked(st)) return Selected{i, st};
         }
     }
     if (!block) return Selected{-1, Status::empty};
@@ -56,15 +74,29 @@ Selected select_cases(SelectCase** cases, int n, Deadline deadline, bool block) 
     state->fiber = f;
     state->cases = cases;
     state->n = n;
+    bool pin = false;
     for (int i = 0; i < n; ++i) {
         WaitNode& node = state->nodes[i];
         node.fiber = f;
         node.select = state;
         node.case_index = i;
-        cases[i]->enqueue(&node);
+        cases[i]->enqueue_locked(&node);
+        pin |= cases[i]->needs_pin();
     }
-    Status st = s->park("select", state, unlink_select, deadline);
-    Selected r = st == Status::ok ? Selected{state->chosen, state->status} : Selected{-1, st};
+    locks.unlock();
+    Status st;
+    if (pin) {
+        StackPin keep;
+        st = s->park("select", state, unlink_select, deadline);
+    } else {
+        st = s->park("select", state, unlink_select, deadline);
+    }
+    // Woken by the case that claimed the select, or by its timeout: the
+    // other cases' nodes may still be registered.
+    for (int i = 0; i < n; ++i) cases[i]->dequeue(&state->nodes[i]);
+    int chosen = state->chosen.load(std::memory_order_acquire);
+    Selected r = chosen >= 0 ? Selected{chosen, state->status} : Selected{-1, st};
+    state->~SelectState();
     std::free(mem);
     if (r.index >= 0) cases[r.index]->finish();
     return r;
@@ -72,7 +104,7 @@ Selected select_cases(SelectCase** cases, int n, Deadline deadline, bool block) 
 
 // --- FdCase -------------------------------------------------------------------
 
-bool FdCase::try_now(Status& st) {
+bool FdCase::try_now_locked(Status& st) {
     if (!pd_->open) {
         st = Status::closed;
         return true;
@@ -86,7 +118,7 @@ bool FdCase::try_now(Status& st) {
     return false;
 }
 
-void FdCase::enqueue(WaitNode* node) {
+void FdCase::enqueue_locked(WaitNode* node) {
     WaitNode*& slot = kind_ == writable ? pd_->writer : pd_->reader;
     if (slot) fatal("select: fd %d already has a fiber waiting in that direction", pd_->fd);
     node->slot = pd_;

@@ -6,16 +6,22 @@
 //   else if (r.index == 1) ...       // the peer hung up
 //   else ...                         // r.status: timeout or cancelled
 //
-// Cases already possible are taken at once, the first found from a random
-// starting point, so no ready case starves. Otherwise one WaitNode per case
-// is registered (in one heap block, so that wakers never touch the waiting
-// fiber's stack to find it) and the first operation to happen completes the
-// select and unregisters the others.
+// As in Go, the locks of every case's object are taken together (in address
+// order, so two selects never deadlock), cases already possible are taken at
+// once -- the first found from a random starting point, so no ready case
+// starves -- and otherwise one WaitNode per case is registered before the
+// locks are dropped. The nodes live in one heap block, so wakers never touch
+// the waiting fiber's stack to find them. The first operation to claim the
+// select (SelectState::chosen) completes it; wakers meeting the other nodes
+// skip them, and the select unregisters them when it resumes.
 #pragma once
 
+#include "tendril/core/spin_lock.hpp"
 #include "tendril/core/status.hpp"
 #include "tendril/core/time.hpp"
 #include "tendril/sched/wait_queue.hpp"
+
+#include <atomic>
 
 namespace tendril {
 
@@ -24,12 +30,19 @@ struct PollDesc;
 
 class SelectCase {
 public:
-    // Complete now if possible; st receives ok or closed.
-    virtual bool try_now(Status& st) = 0;
-    virtual void enqueue(WaitNode* node) = 0;
+    // The lock guarding the case's object (nullptr: a thread-local object).
+    virtual SpinLock* lock() = 0;
+    // With lock() held: complete now if possible; st receives ok or closed.
+    virtual bool try_now_locked(Status& st) = 0;
+    // With lock() held: register the node.
+    virtual void enqueue_locked(WaitNode* node) = 0;
+    // Unregister the node if it is still registered (takes lock() itself).
     virtual void dequeue(WaitNode* node) = 0;
     // Runs in the selecting fiber when a waker completed this case.
     virtual void finish() {}
+    // Whether another thread may read or move from this case's frame while
+    // the select waits (a send case's value): the stack is then pinned.
+    virtual bool needs_pin() const { return false; }
 
 protected:
     ~SelectCase() = default;
@@ -41,19 +54,14 @@ struct Selected {
 };
 
 struct SelectState {
+    static constexpr int kInterrupted = -2;  // chosen by a timeout or a cancel
     Fiber* fiber = nullptr;
     SelectCase** cases = nullptr;
     int n = 0;
-    int chosen = -1;
-    Status status = Status::ok;
-    WaitNode nodes[1];  // n of them
-
-    // A waker matched `w` (and took it out of its queue): finish the select.
-    void complete(WaitNode* w, Status st);
+    std::atomic<int> chosen{-1};
+    Status status = Status::ok;  // of the chosen case, written by its claimer
+    WaitNode nodes[1];           // n of them
 };
-
-// Wake whoever waits on `w`, a plain wait or one case of a select.
-void wake_node(WaitNode* w, Status st);
 
 Selected select_cases(SelectCase** cases, int n, Deadline deadline, bool block);
 
@@ -74,13 +82,14 @@ Selected try_select(Cases&&... cases) {
 }
 
 // Descriptor readiness as a select case (used by net/ for on_readable(),
-// on_hangup() and on_writable()).
+// on_hangup() and on_writable()). Descriptors belong to one scheduler.
 class FdCase final : public SelectCase {
 public:
     enum Kind { readable, writable, hangup };
     FdCase(PollDesc* pd, Kind kind) : pd_(pd), kind_(kind) {}
-    bool try_now(Status& st) override;
-    void enqueue(WaitNode* node) override;
+    SpinLock* lock() override { return nullptr; }
+    bool try_now_locked(Status& st) override;
+    void enqueue_locked(WaitNode* node) override;
     void dequeue(WaitNode* node) override;
 
 private:

@@ -2,6 +2,8 @@
 #include "tendril/sched/signals.hpp"
 
 #include "tendril/core/fatal.hpp"
+#include "tendril/sched/detail/fiber.hpp"
+#include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/scheduler.hpp"
 #include "tendril/sched/select.hpp"
 
@@ -24,7 +26,7 @@ thread_local SignalSet* t_sets = nullptr;
 
 void wake_all() noexcept {
     for (auto& slot : g_schedulers)
-        if (Scheduler* s = slot.load(std::memory_order_acquire)) s->poller().wake();
+        if (Scheduler* s = slot.load(std::memory_order_acquire)) s->core().wake_poller();
 }
 
 void on_signal(int sig) {
@@ -82,10 +84,7 @@ void signals_unregister(Scheduler* s) {
 
 void request_dumps() noexcept {
     for (auto& slot : g_schedulers)
-        if (Scheduler* s = slot.load(std::memory_order_acquire)) {
-            s->dump_requested_.store(true);
-            s->poller().wake();
-        }
+        if (Scheduler* s = slot.load(std::memory_order_acquire)) s->core().request_dump();
 }
 
 void signals_dispatch(Scheduler* s) {
@@ -140,11 +139,8 @@ int SignalSet::wait(Deadline deadline, Status* status) {
         if (status) *status = Status::ok;
         return sig;
     }
-    f->node.fiber = f;
-    f->node.select = nullptr;
-    f->node.flags = 0;
-    waiters_.push_back(&f->node);
-    Status st = f->sched->park("signal", this, unlink_wait_node, deadline);
+    // The dispatcher (this thread's loop) puts the signal in the node's flags.
+    Status st = wait_in(waiters_, "signal", this, deadline);
     if (status) *status = st;
     return st == Status::ok ? static_cast<int>(f->node.flags) : 0;
 }

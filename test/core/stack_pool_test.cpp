@@ -7,6 +7,7 @@
 
 #include <tendril/core/context.hpp>
 #include <tendril/core/stack_pool.hpp>
+#include <tendril/sched/detail/fiber.hpp>
 #include <tendril/sched/event.hpp>
 #include <tendril/sched/scheduler.hpp>
 #include <tendril/sched/wait_group.hpp>

@@ -6,7 +6,8 @@
 #include <tendril/net/socket.hpp>
 #include <tendril/sched/channel.hpp>
 #include <tendril/sched/event.hpp>
-#include <tendril/sched/poll_desc.hpp>
+#include <tendril/sched/detail/poll_desc.hpp>
+#include <tendril/sched/detail/poller.hpp>
 #include <tendril/sched/scheduler.hpp>
 
 #include <fcntl.h>

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "tendril/core/time.hpp"
-#include "tendril/sched/poll_desc.hpp"
+#include "tendril/sched/detail/poll_desc.hpp"
 
 #include <cstdint>
 

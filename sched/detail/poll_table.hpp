@@ -4,7 +4,7 @@
 // PollDesc pointers across waits).
 #pragma once
 
-#include "tendril/sched/poll_desc.hpp"
+#include "tendril/sched/detail/poll_desc.hpp"
 
 #include <memory>
 #include <vector>
