@@ -52,27 +52,44 @@ Shed shed_one(int listen_fd) {
 
 std::uint64_t Listener::shed_count() { return g_shed.load(); }
 
-Result<Listener> Listener::listen(const SocketAddress& at, const ListenOptions& options) {
-    Result<Listener> r;
+Result<int> Listener::open_socket(const SocketAddress& at, const ListenOptions& options) {
+    Result<int> r;
+    r.value = -1;
     auto fail = [&](int fd) {
         r.status = Status::error;
         r.error = errno;
         if (fd >= 0) ::close(fd);
-        return std::move(r);
+        return r;
     };
     int fd = ::socket(at.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fail(-1);
     int one = 1;
     if (options.reuse_address && at.is_ip()) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (options.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) return fail(fd);
     if (at.is_ip()) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::bind(fd, at.get(), at.length()) != 0) return fail(fd);
     if (::listen(fd, options.backlog) != 0) return fail(fd);
+    r.value = fd;
+    return r;
+}
+
+Listener Listener::adopt(int fd) {
     {
         std::lock_guard<std::mutex> lock(g_spare_mutex);
         take_spare();
     }
-    r.value = Listener(PollFd(fd));
+    return Listener(PollFd(fd));
+}
+
+Result<Listener> Listener::listen(const SocketAddress& at, const ListenOptions& options) {
+    Result<Listener> r;
+    Result<int> fd = open_socket(at, options);
+    if (!fd) {
+        r.status = fd.status;
+        r.error = fd.error;
+        return r;
+    }
+    r.value = adopt(fd.value);
     return r;
 }
 

@@ -29,6 +29,14 @@ class Listener {
 public:
     Listener() = default;
     static Result<Listener> listen(const SocketAddress& at, const ListenOptions& options = {});
+    // listen()'s two halves, for a socket bound on one thread and served on
+    // another (run_threads(): thread 0 binds every thread's socket, so that
+    // port 0 and bind errors are settled before any thread serves).
+    // open_socket(): bound and listening, non-blocking, watched by nobody;
+    // reuse_port fails with the errno where SO_REUSEPORT is not supported.
+    // adopt(): take fd over, watched by this thread's scheduler.
+    static Result<int> open_socket(const SocketAddress& at, const ListenOptions& options = {});
+    static Listener adopt(int fd);
 
     // The next connection; timeout, cancelled or closed (another fiber closed
     // the listener: the way to stop an accept loop).

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """What `make test` (and CI) runs: the whole suite twice -- a normal build and
-an AddressSanitizer + UndefinedBehaviorSanitizer build -- then a short fuzz
-run of every fuzz target. Ends with one line: `N passed, M failed`.
+an AddressSanitizer + UndefinedBehaviorSanitizer build --, the cross-thread
+unit tests under ThreadSanitizer, then a short fuzz run of every fuzz target. Ends with one line: `N passed, M failed`.
 
 Environment: FUZZ_SECONDS (per target, default 45 -- CI stays near 10 min on
 2 cores; 0 skips fuzzing),
-TENDRIL_CI_SAN=0 skips the sanitizer pass (for a quick local run).
+TENDRIL_CI_SAN=0 skips the sanitizer passes (for a quick local run).
 """
 import argparse
 import os
@@ -53,23 +53,25 @@ def main():
     args = ap.parse_args()
     make = args.make.split()
     summary = tempfile.NamedTemporaryFile("w+", delete=False, suffix=".txt").name
-    passes = [("normal", [])]
+    everything = ["lib", "apps", "bench"]
+    passes = [("normal", [], "build", everything)]
     if os.environ.get("TENDRIL_CI_SAN", "1") != "0":
-        passes.append(("address+undefined sanitizers", ["SAN=address,undefined"]))
+        passes.append(("address+undefined sanitizers", ["SAN=address,undefined"], "build-san", everything))
+        # The Makefile narrows SAN=thread to the cross-thread unit tests.
+        passes.append(("thread sanitizer", ["SAN=thread"], "build-tsan", []))
     passed = failed = skipped = 0
     t_start = time.time()
-    for name, flags in passes:
+    for name, flags, build_dir, targets in passes:
         print(f"\n######## {name} build", flush=True)
         t0 = time.time()
-        build_dir = "build-san" if flags else "build"
-        rc = sh(make + [f"-j{args.jobs}", "--no-print-directory"] + flags +
-                ["lib", "apps", "bench", f"{build_dir}/test/unit_tests"])
+        rc = sh(make + [f"-j{args.jobs}", "--no-print-directory"] + flags + targets +
+                [f"{build_dir}/test/unit_tests"])
         if rc != 0:
             print(f"######## {name}: BUILD FAILED", flush=True)
             failed += 1
             continue
         print(f"######## {name}: built in {time.time() - t0:.0f}s; running the suite", flush=True)
-        p, fl, sk = suite_counts(build_dir, summary)
+        p, fl, sk = suite_counts(build_dir, summary, [] if targets else ["--suite", "unit"])
         passed, failed, skipped = passed + p, failed + fl, skipped + sk
     fuzz_seconds = os.environ.get("FUZZ_SECONDS", "45")
     if fuzz_seconds != "0" and os.path.exists(os.path.join(ROOT, "test", "fuzz")):

@@ -220,12 +220,10 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    tendril::run([&] {
-        auto listener = tendril::apps::listen_or_exit("blobd", opts);
-        tendril::http::HTTPServer<BlobHandler> server(std::move(listener), [&] {
+    tendril::apps::run_servers("blobd", opts, [&](tendril::Listener listener) {
+        return std::make_unique<tendril::http::HTTPServer<BlobHandler>>(std::move(listener), [&] {
             return std::make_unique<BlobHandler>(cfg);
         });
-        tendril::apps::serve(server, opts);
     });
     return 0;
 }

@@ -18,13 +18,15 @@ int main(int argc, char** argv) {
     tendril::apps::CommonOptions opts;
     tendril::apps::add_common_options(app, opts);
     tendril::apps::parse_or_exit(app, argc, argv);
-    tendril::run([&] {
-        comet::Waiters waiters;
-        auto listener = tendril::apps::listen_or_exit("comet", opts);
-        tendril::http::HTTPServer<comet::CometHandler> server(std::move(listener), [&] {
-            return std::make_unique<comet::CometHandler>(waiters);
-        });
-        tendril::apps::serve(server, opts, [&] { waiters.release_all(); });
-    });
+    // One list for every thread: / counts, and /notify wakes, them all.
+    comet::Waiters waiters;
+    tendril::apps::run_servers(
+        "comet", opts,
+        [&](tendril::Listener listener) {
+            return std::make_unique<tendril::http::HTTPServer<comet::CometHandler>>(std::move(listener), [&] {
+                return std::make_unique<comet::CometHandler>(waiters);
+            });
+        },
+        [&] { waiters.release_all(); });
     return 0;
 }

@@ -1,13 +1,21 @@
 // What every app shares (../shared/spec/apps.md, "Common to every app"):
 // --host/--port/--quiet/--help with exit 2 on a bad flag, the one
 // "listening on http://HOST:PORT" line, and a graceful stop on SIGINT or
-// SIGTERM (stop accepting, let requests in flight finish, exit 0).
+// SIGTERM (stop accepting, let requests in flight finish, exit 0); and
+// --threads N: one scheduler and one server per thread.
 #pragma once
 
 #include <tendril/http/server.hpp>
 #include <tendril/net/resolver.hpp>
 #include <tendril/sched/scheduler.hpp>
+#include <tendril/sched/event.hpp>
 #include <tendril/sched/signals.hpp>
+#include <tendril/sched/threads.hpp>
+#include <tendril/sched/wait_group.hpp>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
@@ -18,6 +26,7 @@
 #include <memory>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace tendril::apps {
 
@@ -26,6 +35,8 @@ struct CommonOptions {
     int port = 8080;
     bool quiet = false;
     double grace_seconds = 5;
+    unsigned threads = 1;          // 0: one per CPU
+    bool shared_listener = false;  // one listening socket for all threads instead of SO_REUSEPORT
 };
 
 inline void add_common_options(CLI::App& app, CommonOptions& o) {
@@ -37,6 +48,11 @@ inline void add_common_options(CLI::App& app, CommonOptions& o) {
     app.add_option("--grace", o.grace_seconds, "seconds requests in flight get on SIGINT/SIGTERM")
         ->check(CLI::Range(0.0, 3600.0))
         ->capture_default_str();
+    app.add_option("--threads", o.threads, "threads, each with its own scheduler and server (0: one per CPU)")
+        ->check(CLI::Range(0u, 1024u))
+        ->capture_default_str();
+    app.add_flag("--shared-listener", o.shared_listener,
+                 "with --threads: all threads accept from one socket (default: one SO_REUSEPORT socket each)");
 }
 
 // Parse argv; --help prints usage and exits 0, a bad flag or value exits 2.
@@ -53,42 +69,95 @@ inline void parse_or_exit(CLI::App& app, int argc, char** argv) {
     }
 }
 
-// Resolve --host, bind, or exit 2 with a message.
-inline Listener listen_or_exit(const std::string& name, const CommonOptions& o) {
-    // _Exit: this runs in a fiber, and exit() would tear down the thread's
-    // fiber stacks while still standing on one.
+// What an app's server is made of: a listener for this thread.
+using MakeServer = std::function<std::unique_ptr<http::BaseHTTPServer>(Listener)>;
+
+// The listening sockets, one per thread: bound here (thread 0) so that a
+// bad --host or a taken port is an exit 2 before anything serves, and port
+// 0 is settled once. SO_REUSEPORT sockets let the kernel spread connections
+// over the threads; --shared-listener gives every thread the same socket
+// (each watches a dup of it), the fallback where SO_REUSEPORT is missing.
+// _Exit: this runs in a fiber, and exit() would tear down the thread's fiber
+// stacks while still standing on one.
+inline std::vector<int> bind_or_exit(const std::string& name, const CommonOptions& o, unsigned threads) {
     auto addrs = resolve(o.host, static_cast<std::uint16_t>(o.port), Deadline::after(std::chrono::seconds(10)));
     if (!addrs || addrs.value.empty()) {
         std::cerr << name << ": cannot resolve --host '" << o.host << "'" << std::endl;
         std::_Exit(2);
     }
-    auto l = Listener::listen(addrs.value.front());
-    if (!l) {
-        std::cerr << name << ": cannot listen on " << addrs.value.front().to_string() << ": "
-                  << describe(l.status, l.error) << std::endl;
-        std::_Exit(2);
+    SocketAddress at = addrs.value.front();
+    ListenOptions lo;
+    lo.reuse_port = threads > 1 && !o.shared_listener;
+    std::vector<int> fds;
+    for (unsigned i = 0; i < threads; ++i) {
+        Result<int> fd;
+        if (i > 0 && o.shared_listener) {
+            fd.value = ::fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+            if (fd.value < 0) fd.status = Status::error, fd.error = errno;
+        } else {
+            fd = Listener::open_socket(at, lo);
+        }
+        if (!fd) {
+            std::cerr << name << ": cannot listen on " << at.to_string() << ": " << describe(fd.status, fd.error)
+                      << (lo.reuse_port && fd.error == ENOPROTOOPT ? " (no SO_REUSEPORT here: try --shared-listener)" : "")
+                      << std::endl;
+            std::_Exit(2);
+        }
+        fds.push_back(fd.value);
+        if (i == 0) {
+            SocketAddress bound;
+            *bound.length_ptr() = SocketAddress::capacity();
+            if (::getsockname(fd.value, bound.get(), bound.length_ptr()) == 0) at = bound;  // port 0: the one picked
+        }
     }
-    return std::move(l.value);
+    return fds;
 }
 
-// Announce, serve until SIGINT/SIGTERM, then stop gracefully. before_stop
-// runs first (the comet app releases its parked waiters there).
-inline void serve(http::BaseHTTPServer& server, const CommonOptions& o,
-                  std::function<void()> before_stop = nullptr) {
-    server.config().access_log = !o.quiet;
-    // The handlers go in before the line is printed: a signal sent the moment
-    // a supervisor sees the line must already stop the server gracefully.
-    auto signals = std::make_shared<SignalSet>(std::initializer_list<int>{SIGINT, SIGTERM});
-    SocketAddress at = server.server_address();
-    std::printf("listening on http://%s\n", at.to_string().c_str());
-    std::fflush(stdout);
+// Run the app: bind, start a server on each of --threads threads, announce
+// the one "listening on" line once all of them accept, serve until SIGINT
+// or SIGTERM, then stop every server gracefully. before_stop runs first, once
+// (the comet app releases its parked waiters there).
+inline void run_servers(const std::string& name, const CommonOptions& o, MakeServer make_server,
+                        std::function<void()> before_stop = nullptr) {
+    unsigned n = o.threads ? o.threads : cpu_count();
+    std::vector<int> fds;
+    std::vector<http::BaseHTTPServer*> servers(n, nullptr);
+    Event bound;        // thread 0 has bound every socket
+    WaitGroup serving;  // every thread has its server
+    serving.add(static_cast<long>(n));
     auto grace = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.grace_seconds));
-    go([&server, before_stop, grace, signals] {
-        (void)signals->wait();
-        if (before_stop) before_stop();
-        server.shutdown(Deadline::after(grace));
-    }, FiberOptions{"signals"});
-    server.serve_forever();
+    run_threads(n, [&](unsigned index) {
+        std::shared_ptr<SignalSet> signals;
+        if (index == 0) {
+            fds = bind_or_exit(name, o, n);
+            bound.set();
+            // The handlers go in before the line is printed: a signal sent the
+            // moment a supervisor sees the line must already stop the servers.
+            signals = std::make_shared<SignalSet>(std::initializer_list<int>{SIGINT, SIGTERM});
+        } else {
+            (void)bound.wait();
+        }
+        std::unique_ptr<http::BaseHTTPServer> server = make_server(Listener::adopt(fds[index]));
+        server->config().access_log = !o.quiet;
+        servers[index] = server.get();
+        serving.done();
+        if (index == 0) {
+            (void)serving.wait();
+            SocketAddress at = server->server_address();
+            std::printf("listening on http://%s\n", at.to_string().c_str());
+            std::fflush(stdout);
+            go([&, signals] {
+                (void)signals->wait();
+                if (before_stop) before_stop();
+                // Each server belongs to its thread: the stop is posted there.
+                for (unsigned i = 0; i < n; ++i)
+                    ThreadGroup::current()->post_to(i, [&servers, i, grace] {
+                        servers[i]->shutdown(Deadline::after(grace));
+                    });
+            }, FiberOptions{"signals"});
+        }
+        server->serve_forever();
+    });
 }
 
 }  // namespace tendril::apps

@@ -55,10 +55,8 @@ int main(int argc, char** argv) {
     tendril::apps::CommonOptions opts;
     tendril::apps::add_common_options(app, opts);
     tendril::apps::parse_or_exit(app, argc, argv);
-    tendril::run([&] {
-        auto listener = tendril::apps::listen_or_exit("hashd", opts);
-        tendril::http::HTTPServer<HashHandler> server(std::move(listener));
-        tendril::apps::serve(server, opts);
+    tendril::apps::run_servers("hashd", opts, [](tendril::Listener listener) {
+        return std::make_unique<tendril::http::HTTPServer<HashHandler>>(std::move(listener));
     });
     return 0;
 }

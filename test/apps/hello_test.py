@@ -325,8 +325,8 @@ class Flags(unittest.TestCase):
                 self.assertNotIn(b"listening on", p.stdout)
 
     def test_port_in_use_exits_2(self):
-        # Binding fails after the scheduler is running (listen_or_exit in
-        # tendril::run); that path must still exit 2 with a message.
+        # Binding fails after the scheduler is running (bind_or_exit in
+        # run_servers); that path must still exit 2 with a message.
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             s.listen()
