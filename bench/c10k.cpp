@@ -57,6 +57,7 @@ struct Options {
     int sources = 16;
     int max_connecting = 1000;
     bool print_max_n = false;
+    unsigned threads = 1;  // this build's comet: --threads
 };
 
 // --- measuring a process ---------------------------------------------------------
@@ -378,6 +379,9 @@ int main(int argc, char** argv) {
     app.add_option("--sources", opt.sources, "source addresses 127.0.0.2.. to spread client connections over")
         ->capture_default_str();
     app.add_option("--max-connecting", opt.max_connecting, "connections in progress at once")->capture_default_str();
+    app.add_option("--threads", opt.threads, "threads of this build's comet server (0: one per CPU)")
+        ->check(CLI::Range(0u, 1024u))
+        ->capture_default_str();
     app.add_flag("--print-max-n", opt.print_max_n, "print the largest N the open-files limit allows, and exit");
     tendril::apps::parse_or_exit(app, argc, argv);
     ::signal(SIGPIPE, SIG_IGN);
@@ -397,14 +401,23 @@ int main(int argc, char** argv) {
         return 2;
     }
 
+    if (opt.threads != 1 && (opt.same_process || !opt.server_cmd.empty())) {
+        std::fprintf(stderr, "c10k: --threads is for this build's comet in its own process (not with --same-process "
+                             "or --server)\n");
+        return 2;
+    }
     Report rep;
     rep.opt = opt;
     rep.same_process = opt.same_process;
     if (!opt.same_process) {
         std::string cmd = opt.server_cmd;
         if (cmd.empty()) {
-            cmd = self_dir() + "/../apps/comet --port 0 --quiet";
-            rep.server_label = opt.label.empty() ? "tendril comet (1 thread, " + std::string(Scheduler::poller_backend()) + ")" : opt.label;
+            unsigned threads = opt.threads ? opt.threads : cpu_count();
+            cmd = self_dir() + "/../apps/comet --port 0 --quiet --threads " + std::to_string(threads);
+            rep.server_label = opt.label.empty()
+                                   ? "tendril comet (" + std::to_string(threads) + (threads == 1 ? " thread, " : " threads, ") +
+                                         std::string(Scheduler::poller_backend()) + ")"
+                                   : opt.label;
         } else {
             rep.server_label = opt.label.empty() ? cmd : opt.label;
         }

@@ -24,25 +24,37 @@ bool unlink_select(Fiber* f) {
     return st->chosen.compare_exchange_strong(expected, SelectState::kInterrupted, std::memory_order_acq_rel);
 }
 
-// Every case's lock, each once, in address order (Go's sellock).
+// Every case's lock, each once, in address order (Go's sellock). Small
+// inline: this frame stays on the stack while the select is parked, and a
+// compacted stack keeps every byte of it.
 class SelectLocks {
 public:
     SelectLocks(SelectCase** cases, int n) {
+        if (n > kInline) {
+            heap_ = static_cast<SpinLock**>(std::malloc(sizeof(SpinLock*) * static_cast<std::size_t>(n)));
+            if (!heap_) throw std::bad_alloc();
+        }
+        SpinLock** locks = heap_ ? heap_ : inline_;
         for (int i = 0; i < n; ++i)
-            if (SpinLock* l = cases[i]->lock()) locks_[count_++] = l;
-        std::sort(locks_, locks_ + count_);
-        count_ = static_cast<int>(std::unique(locks_, locks_ + count_) - locks_);
-        for (int i = 0; i < count_; ++i) locks_[i]->lock();
+            if (SpinLock* l = cases[i]->lock()) locks[count_++] = l;
+        std::sort(locks, locks + count_);
+        count_ = static_cast<int>(std::unique(locks, locks + count_) - locks);
+        for (int i = 0; i < count_; ++i) locks[i]->lock();
     }
     void unlock() {
-        for (int i = count_ - 1; i >= 0; --i) locks_[i]->unlock();
+        SpinLock** locks = heap_ ? heap_ : inline_;
+        for (int i = count_ - 1; i >= 0; --i) locks[i]->unlock();
         count_ = 0;
     }
-    ~SelectLocks() { unlock(); }
+    ~SelectLocks() {
+        unlock();
+        std::free(heap_);
+    }
 
 private:
-    static constexpr int kMax = 64;
-    SpinLock* locks_[kMax];
+    static constexpr int kInline = 4;
+    SpinLock* inline_[kInline];
+    SpinLock** heap_ = nullptr;
     int count_ = 0;
 };
 
