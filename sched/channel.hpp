@@ -40,8 +40,9 @@ public:
     Channel& operator=(const Channel&) = delete;
 
     [[nodiscard]] Status send(T value, Deadline deadline = {}) {
+        PendingWakes wakes;
         std::unique_lock<SpinLock> held(lock_);
-        Status st = send_locked(value, &held);
+        Status st = send_locked(value, wakes);
         if (st != Status::full) return st;
         StackPin pin;
         return wait_in(sendq_, held, "channel send", this, deadline, &value);
@@ -61,25 +62,28 @@ public:
     }
 
     [[nodiscard]] Status try_send(T value) {
-        std::unique_lock<SpinLock> held(lock_);
-        return send_locked(value, &held);
+        PendingWakes wakes;
+        std::lock_guard<SpinLock> held(lock_);
+        return send_locked(value, wakes);
     }
     [[nodiscard]] Status try_recv(T& out) {
         std::optional<T> v;
         {
+            PendingWakes wakes;
             std::lock_guard<SpinLock> held(lock_);
-            if (!take_locked(v)) return closed_ ? Status::closed : Status::empty;
+            if (!take_locked(v, wakes)) return closed_ ? Status::closed : Status::empty;
         }
         out = std::move(*v);
         return Status::ok;
     }
 
     void close() {
+        PendingWakes wakes;
         std::lock_guard<SpinLock> held(lock_);
         if (closed_) return;
         closed_ = true;
-        while (WaitNode* w = recvq_.pop_claimed(Status::closed)) wake_claimed(w, Status::closed);
-        while (WaitNode* w = sendq_.pop_claimed(Status::closed)) wake_claimed(w, Status::closed);
+        while (WaitNode* w = recvq_.pop_claimed(Status::closed)) wakes.add(w, Status::closed);
+        while (WaitNode* w = sendq_.pop_claimed(Status::closed)) wakes.add(w, Status::closed);
     }
 
     bool is_closed() const { return locked([&] { return closed_; }); }
@@ -114,8 +118,8 @@ public:
     public:
         RecvCase(Channel& ch, T& out) : ch_(ch), out_(out) {}
         SpinLock* lock() override { return &ch_.lock_; }
-        bool try_now_locked(Status& st) override {
-            if (ch_.take_locked(val_)) {
+        bool try_now_locked(Status& st, PendingWakes& wakes) override {
+            if (ch_.take_locked(val_, wakes)) {
                 out_ = std::move(*val_);
                 st = Status::ok;
                 return true;
@@ -142,8 +146,8 @@ public:
     public:
         SendCase(Channel& ch, T value) : ch_(ch), value_(std::move(value)) {}
         SpinLock* lock() override { return &ch_.lock_; }
-        bool try_now_locked(Status& st) override {
-            st = ch_.send_locked(value_, nullptr);
+        bool try_now_locked(Status& st, PendingWakes& wakes) override {
+            st = ch_.send_locked(value_, wakes);
             return st != Status::full;
         }
         void enqueue_locked(WaitNode* n) override {
@@ -173,22 +177,14 @@ private:
         if (n->queue) n->queue->remove(n);
     }
 
-    // Give `value` to the claimed receiver r (a plain recv or a select case):
-    // into its slot, on its own thread.
-    static void hand_to(WaitNode* r, T&& value) {
-        wake_claimed_with(r, Status::ok, [v = std::move(value)](void* slot) mutable {
-            static_cast<std::optional<T>*>(slot)->emplace(std::move(v));
-        });
-    }
-
-    // With the lock held; ok, closed or full (the lock still held). A
-    // handoff to a receiver happens after `held`, if given, is dropped: a
-    // wake to another thread takes that scheduler's inbox lock.
-    Status send_locked(T& value, std::unique_lock<SpinLock>* held) {
+    // With the lock held; ok, closed or full. A receiver found gets the
+    // value with its wake, once the lock is released.
+    Status send_locked(T& value, PendingWakes& wakes) {
         if (closed_) return Status::closed;
         if (WaitNode* r = recvq_.pop_claimed()) {
-            if (held) held->unlock();
-            hand_to(r, std::move(value));
+            wakes.add_with(r, Status::ok, [v = std::move(value)](void* slot) mutable {
+                static_cast<std::optional<T>*>(slot)->emplace(std::move(v));
+            });
             return Status::ok;
         }
         if (buf_.full()) return Status::full;
@@ -200,26 +196,27 @@ private:
     // (refilled from a parked sender) or straight from a parked sender. The
     // sender is parked with its stack pinned, so its value can be moved
     // from here, whichever thread this is.
-    bool take_locked(std::optional<T>& out) {
+    bool take_locked(std::optional<T>& out, PendingWakes& wakes) {
         if (!buf_.empty()) {
             out.emplace(buf_.pop());
             if (WaitNode* s = sendq_.pop_claimed()) {
                 buf_.push(std::move(*static_cast<T*>(s->slot)));
-                wake_claimed(s, Status::ok);
+                wakes.add(s, Status::ok);
             }
             return true;
         }
         if (WaitNode* s = sendq_.pop_claimed()) {
             out.emplace(std::move(*static_cast<T*>(s->slot)));
-            wake_claimed(s, Status::ok);
+            wakes.add(s, Status::ok);
             return true;
         }
         return false;
     }
 
     Status recv_into(std::optional<T>& out, Deadline deadline) {
+        PendingWakes wakes;
         std::unique_lock<SpinLock> held(lock_);
-        if (take_locked(out)) return Status::ok;
+        if (take_locked(out, wakes)) return Status::ok;
         if (closed_) return Status::closed;
         Status st = wait_in(recvq_, held, "channel recv", this, deadline, &out);
         if (st == Status::ok && !out) return Status::closed;

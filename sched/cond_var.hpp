@@ -40,12 +40,14 @@ public:
     }
 
     void notify_one() {
+        PendingWakes wakes;
         std::lock_guard<SpinLock> held(lock_);
-        if (WaitNode* w = waiters_.pop_claimed()) wake_claimed(w, Status::ok);
+        if (WaitNode* w = waiters_.pop_claimed()) wakes.add(w, Status::ok);
     }
     void notify_all() {
+        PendingWakes wakes;
         std::lock_guard<SpinLock> held(lock_);
-        while (WaitNode* w = waiters_.pop_claimed()) wake_claimed(w, Status::ok);
+        while (WaitNode* w = waiters_.pop_claimed()) wakes.add(w, Status::ok);
     }
 
 private:

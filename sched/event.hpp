@@ -19,9 +19,10 @@ public:
     Event& operator=(const Event&) = delete;
 
     void set() {
+        PendingWakes wakes;
         std::lock_guard<SpinLock> held(lock_);
         set_ = true;
-        while (WaitNode* w = waiters_.pop_claimed()) wake_claimed(w, Status::ok);
+        while (WaitNode* w = waiters_.pop_claimed()) wakes.add(w, Status::ok);
     }
     void clear() {
         std::lock_guard<SpinLock> held(lock_);

@@ -65,13 +65,14 @@ Selected select_cases(SelectCase** cases, int n, Deadline deadline, bool block) 
     Fiber* f = SchedulerCore::current_fiber();
     if (!s || !f) fatal("select() called outside a fiber");
     if (n > 64) fatal("select() with %d cases (64 at most)", n);
+    PendingWakes wakes;  // destroyed after `locks`: wakes once they are released
     SelectLocks locks(cases, n);
     if (n > 0) {
         int start = static_cast<int>(s->random() % static_cast<std::uint32_t>(n));
         for (int k = 0; k < n; ++k) {
             int i = (start + k) % n;
             Status st = Status::ok;
-            if (cases[i]->try_now_locked(st)) return Selected{i, st};
+            if (cases[i]->try_now_locked(st, wakes)) return Selected{i, st};
         }
     }
     if (!block) return Selected{-1, Status::empty};
@@ -116,7 +117,7 @@ Selected select_cases(SelectCase** cases, int n, Deadline deadline, bool block) 
 
 // --- FdCase -------------------------------------------------------------------
 
-bool FdCase::try_now_locked(Status& st) {
+bool FdCase::try_now_locked(Status& st, PendingWakes&) {
     if (!pd_->open) {
         st = Status::closed;
         return true;

@@ -33,7 +33,8 @@ public:
     // The lock guarding the case's object (nullptr: a thread-local object).
     virtual SpinLock* lock() = 0;
     // With lock() held: complete now if possible; st receives ok or closed.
-    virtual bool try_now_locked(Status& st) = 0;
+    // Waiters this completes go in `wakes` (woken once the locks are dropped).
+    virtual bool try_now_locked(Status& st, PendingWakes& wakes) = 0;
     // With lock() held: register the node.
     virtual void enqueue_locked(WaitNode* node) = 0;
     // Unregister the node if it is still registered (takes lock() itself).
@@ -88,7 +89,7 @@ public:
     enum Kind { readable, writable, hangup };
     FdCase(PollDesc* pd, Kind kind) : pd_(pd), kind_(kind) {}
     SpinLock* lock() override { return nullptr; }
-    bool try_now_locked(Status& st) override;
+    bool try_now_locked(Status& st, PendingWakes& wakes) override;
     void enqueue_locked(WaitNode* node) override;
     void dequeue(WaitNode* node) override;
 

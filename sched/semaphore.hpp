@@ -33,11 +33,12 @@ public:
         return true;
     }
     void release(std::size_t n = 1) {
+        PendingWakes wakes;
         std::lock_guard<SpinLock> held(lock_);
         for (; n > 0; --n) {
             WaitNode* w = waiters_.pop_claimed();
             if (!w) break;
-            wake_claimed(w, Status::ok);
+            wakes.add(w, Status::ok);
         }
         count_ += n;
     }

@@ -18,11 +18,12 @@ public:
     WaitGroup& operator=(const WaitGroup&) = delete;
 
     void add(long n = 1) {
+        PendingWakes wakes;
         std::lock_guard<SpinLock> held(lock_);
         count_ += n;
         if (count_ < 0) fatal("WaitGroup: negative counter");
         if (count_ == 0)
-            while (WaitNode* w = waiters_.pop_claimed()) wake_claimed(w, Status::ok);
+            while (WaitNode* w = waiters_.pop_claimed()) wakes.add(w, Status::ok);
     }
     void done() { add(-1); }
     long count() const {

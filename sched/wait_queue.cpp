@@ -43,6 +43,14 @@ void wake_claimed_remote(WaitNode* w, Status status, Delivery* d) {
     f->sched->post_wake(f, f->wait_seq, w->select ? Status::ok : status, d, w->slot);
 }
 
+void PendingWakes::wake_now() {
+    while (WaitNode* w = list_.pop_front()) wake_claimed(w, static_cast<Status>(w->flags));
+    if (WaitNode* w = std::exchange(handoff_, nullptr)) {
+        if (Delivery* d = std::exchange(delivery_, nullptr)) wake_claimed_remote(w, handoff_status_, d);
+        else wake_claimed(w, handoff_status_);
+    }
+}
+
 bool unlink_wait_node(Fiber* f) {
     WaitNode& n = f->node;
     SpinLock* guard = n.guard;  // set by this fiber when it queued the node

@@ -20,10 +20,11 @@
 //     for that wake instead of returning.
 //   * wake_claimed() readies the fiber on its own scheduler: directly on the
 //     same thread, else posted to that scheduler's inbox (a batch, one
-//     wake-up of its poller). A value for the waiter goes with
-//     wake_claimed_with(): it is written into the waiter's slot on the
-//     waiter's own thread, after its stack is made resident, so no thread
-//     ever writes into another thread's fiber stack.
+//     wake-up of its poller). Wakes happen after the primitive's lock is
+//     released (PendingWakes), since a woken waiter may destroy it. A value
+//     for the waiter goes with PendingWakes::add_with(): it is written into
+//     the waiter's slot on the waiter's own thread, after its stack is made
+//     resident, so no thread ever writes into another thread's fiber stack.
 #pragma once
 
 #include "tendril/core/intrusive_list.hpp"
@@ -49,7 +50,7 @@ struct WaitNode {
     void* slot = nullptr;          // operation-specific (the value to send or receive into)
     SelectState* select = nullptr;  // set when this node is one case of a select
     std::int32_t case_index = -1;
-    std::uint32_t flags = 0;  // operation-specific
+    std::uint32_t flags = 0;  // operation-specific; the wake's status while in a PendingWakes
 };
 
 // Intrusive FIFO of WaitNodes: waiters are woken in arrival order. Guarded
@@ -126,21 +127,50 @@ void make_waiter_resident(WaitNode* w);
 // Post d (owned) with the wake to the waiter's scheduler.
 void wake_claimed_remote(WaitNode* w, Status status, Delivery* d);
 
-// Wake a claimed waiter after deliver(slot) has run on its thread.
-template <class F>
-void wake_claimed_with(WaitNode* w, Status status, F&& deliver) {
-    if (waiter_is_local(w)) {
-        make_waiter_resident(w);
-        deliver(w->slot);
-        wake_claimed(w, status);
-        return;
+// Claimed waiters whose wakes wait until the primitive's lock is released.
+// A waiter on another thread may resume the moment it is woken, and its
+// wait being over, it may destroy the channel or event it waited on; so the
+// waker must be done with the primitive first. Declare a PendingWakes
+// before the lock guard: the guard is destroyed (unlocks) first, then this
+// wakes. At most one waiter gets a value with its wake (a send hands one).
+class PendingWakes {
+public:
+    PendingWakes() = default;
+    PendingWakes(const PendingWakes&) = delete;
+    PendingWakes& operator=(const PendingWakes&) = delete;
+    ~PendingWakes() { wake_now(); }
+
+    // w is claimed; it will be woken with `status`.
+    void add(WaitNode* w, Status status) {
+        w->flags = static_cast<std::uint32_t>(status);
+        list_.push_back(w);
     }
-    struct Of final : Delivery {
-        explicit Of(F&& f) : f(std::forward<F>(f)) {}
-        void deliver(void* slot) override { f(slot); }
-        std::decay_t<F> f;
-    };
-    wake_claimed_remote(w, status, new Of(std::forward<F>(deliver)));
-}
+    // w is claimed; deliver(slot) runs on its thread before it resumes.
+    template <class F>
+    void add_with(WaitNode* w, Status status, F&& deliver) {
+        if (waiter_is_local(w)) {  // its thread is this one: it cannot run meanwhile
+            make_waiter_resident(w);
+            deliver(w->slot);
+            add(w, status);
+            return;
+        }
+        struct Of final : Delivery {
+            explicit Of(F&& f) : f(std::forward<F>(f)) {}
+            void deliver(void* slot) override { f(slot); }
+            std::decay_t<F> f;
+        };
+        handoff_ = w;
+        handoff_status_ = status;
+        delivery_ = new Of(std::forward<F>(deliver));
+    }
+    // Wake now (the lock is already released).
+    void wake_now();
+
+private:
+    IntrusiveList<WaitNode, &WaitNode::hook> list_;
+    WaitNode* handoff_ = nullptr;
+    Status handoff_status_ = Status::ok;
+    Delivery* delivery_ = nullptr;
+};
 
 }  // namespace tendril

@@ -254,3 +254,37 @@ TEST_CASE("post_all runs a fiber on every thread of the group") {
     });
     CHECK(ran == 3);
 }
+
+TEST_CASE("a waiter woken from another thread may destroy the primitive at once") {
+    // The waker must be done with the channel (its lock) before the wake: the
+    // woken fiber, on another core, frees it as soon as its wait returns.
+    // ASan/TSan see the use after free if a wake happens under the lock.
+    constexpr int kRounds = 3000;
+    Channel<Channel<int>*> handoff;  // thread 0 gives thread 1 each round's channel
+    Channel<Event*> events;
+    std::atomic<int> ok{0};
+    run_threads(2, [&](unsigned i) {
+        if (i == 0) {
+            for (int k = 0; k < kRounds; ++k) {
+                auto* ch = new Channel<int>;  // unbuffered: send parks until thread 1 takes it
+                (void)handoff.send(ch);
+                if (ch->send(k) == Status::ok) ++ok;
+                delete ch;
+                auto* ev = new Event;
+                (void)events.send(ev);
+                if (ev->wait(Deadline::after(10s)) == Status::ok) ++ok;
+                delete ev;
+            }
+            handoff.close();
+            events.close();
+        } else {
+            for (Channel<int>* ch = nullptr; handoff.recv(ch) == Status::ok;) {
+                int v = 0;
+                (void)ch->recv(v);
+                Event* ev = nullptr;
+                if (events.recv(ev) == Status::ok) ev->set();
+            }
+        }
+    });
+    CHECK(ok == 2 * kRounds);
+}
