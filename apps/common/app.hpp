@@ -121,7 +121,10 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
                         std::function<void()> before_stop = nullptr) {
     unsigned n = o.threads ? o.threads : cpu_count();
     std::vector<int> fds;
-    std::vector<http::BaseHTTPServer*> servers(n, nullptr);
+    // Shared: the posted shutdown() may still be returning when serve_forever()
+    // has (both are fibers of the server's thread); the last one to let go
+    // destroys the server, on its own thread.
+    std::vector<std::shared_ptr<http::BaseHTTPServer>> servers(n);
     Event bound;        // thread 0 has bound every socket
     WaitGroup serving;  // every thread has its server
     serving.add(static_cast<long>(n));
@@ -137,9 +140,9 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
         } else {
             (void)bound.wait();
         }
-        std::unique_ptr<http::BaseHTTPServer> server = make_server(Listener::adopt(fds[index]));
+        std::shared_ptr<http::BaseHTTPServer> server = make_server(Listener::adopt(fds[index]));
         server->config().access_log = !o.quiet;
-        servers[index] = server.get();
+        servers[index] = server;
         serving.done();
         if (index == 0) {
             (void)serving.wait();
@@ -151,12 +154,13 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
                 if (before_stop) before_stop();
                 // Each server belongs to its thread: the stop is posted there.
                 for (unsigned i = 0; i < n; ++i)
-                    ThreadGroup::current()->post_to(i, [&servers, i, grace] {
-                        servers[i]->shutdown(Deadline::after(grace));
+                    ThreadGroup::current()->post_to(i, [server = servers[i], grace] {
+                        server->shutdown(Deadline::after(grace));
                     });
             }, FiberOptions{"signals"});
         }
         server->serve_forever();
+        servers[index].reset();
     });
 }
 
