@@ -26,6 +26,7 @@ struct CommonOptions {
     int port = 8080;
     bool quiet = false;
     double grace_seconds = 5;
+    double header_timeout_seconds = 10;
 };
 
 inline void add_common_options(CLI::App& app, CommonOptions& o) {
@@ -36,6 +37,10 @@ inline void add_common_options(CLI::App& app, CommonOptions& o) {
     app.add_flag("--quiet", o.quiet, "no access log");
     app.add_option("--grace", o.grace_seconds, "seconds requests in flight get on SIGINT/SIGTERM")
         ->check(CLI::Range(0.0, 3600.0))
+        ->capture_default_str();
+    app.add_option("--header-timeout", o.header_timeout_seconds,
+                   "seconds a client gets to send a whole request head (then 408)")
+        ->check(CLI::Range(0.001, 3600.0))
         ->capture_default_str();
 }
 
@@ -76,6 +81,8 @@ inline Listener listen_or_exit(const std::string& name, const CommonOptions& o) 
 inline void serve(http::BaseHTTPServer& server, const CommonOptions& o,
                   std::function<void()> before_stop = nullptr) {
     server.config().access_log = !o.quiet;
+    server.config().header_timeout =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.header_timeout_seconds));
     // The handlers go in before the line is printed: a signal sent the moment
     // a supervisor sees the line must already stop the server gracefully.
     auto signals = std::make_shared<SignalSet>(std::initializer_list<int>{SIGINT, SIGTERM});
