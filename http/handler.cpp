@@ -185,7 +185,11 @@ BaseHTTPRequestHandler::Head BaseHTTPRequestHandler::read_head() {
         // Before waiting for more input, send the responses already made
         // (pipelined requests are answered in one write when possible).
         flush_output();
-        bool started = parser_.started();
+        // The parser holds back a method until its end has arrived, so it
+        // has not "started" on the first bytes; they count all the same, or
+        // a client that stops inside the method gets the idle timeout and a
+        // silent close instead of the header timeout's 408.
+        bool started = parser_.started() || !in_.empty();
         if (!started) {
             in_.release_if_empty();  // an idle connection holds no buffer
             if (server && server->stopping()) return Head::closed;

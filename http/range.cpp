@@ -1,6 +1,8 @@
 // Range parsing (see range.hpp).
 #include "tendril/http/range.hpp"
 
+#include "tendril/http/headers.hpp"
+
 #include <charconv>
 
 namespace tendril::http {
@@ -21,7 +23,8 @@ bool number(std::string_view s, std::uint64_t* out) {
 ByteRange parse_range(std::string_view header, std::uint64_t size) {
     ByteRange r;
     header = trim(header);
-    if (header.substr(0, 6) != "bytes=") return r;  // another unit: ignore
+    // Range units are case-insensitive (RFC 9110 14.1): "Bytes=" is bytes.
+    if (header.size() < 6 || !iequals(header.substr(0, 6), "bytes=")) return r;  // another unit: ignore
     std::string_view spec = trim(header.substr(6));
     if (spec.find(',') != std::string_view::npos) return r;  // several ranges: send it all
     auto dash = spec.find('-');

@@ -20,6 +20,52 @@ std::string_view trim(std::string_view s) {
 
 RequestParser* self(http_parser* p) { return static_cast<RequestParser*>(p->data); }
 
+bool known_method(std::string_view m) {
+#define TENDRIL_METHOD(num, name, string) \
+    if (m == #string) return true;
+    HTTP_METHOD_MAP(TENDRIL_METHOD)
+#undef TENDRIL_METHOD
+    return false;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// RFC 9112 3.2: Host = uri-host [ ":" port ] (RFC 3986), possibly empty.
+// A front end and this server could otherwise route one request to two
+// different virtual hosts.
+bool valid_host(std::string_view h) {
+    std::string_view port;
+    if (!h.empty() && h.front() == '[') {
+        auto close = h.find(']');
+        if (close == std::string_view::npos || close == 1) return false;
+        for (char c : h.substr(1, close - 1))
+            if (!is_hex(c) && c != ':' && c != '.' && c != 'v' && c != 'V') return false;
+        std::string_view rest = h.substr(close + 1);
+        if (!rest.empty() && rest.front() != ':') return false;
+        port = rest.empty() ? rest : rest.substr(1);
+    } else {
+        auto colon = h.find(':');
+        std::string_view name = h.substr(0, colon);
+        port = colon == std::string_view::npos ? std::string_view() : h.substr(colon + 1);  // may be empty
+        for (std::size_t i = 0; i < name.size(); ++i) {
+            char c = name[i];
+            bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
+                              c == '-' || c == '.' || c == '_' || c == '~';
+            bool sub_delim = std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+            if (c == '%') {
+                if (i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
+                i += 2;
+            } else if (!unreserved && !sub_delim) {
+                return false;
+            }
+        }
+    }
+    for (char c : port)
+        if (!is_digit(c)) return false;
+    return true;
+}
+
 }  // namespace
 
 const http_parser_settings RequestParser::kSettings = [] {
@@ -132,15 +178,18 @@ int RequestParser::check_head() {
     version[8] = static_cast<char>('0' + p->http_minor);
     if (!raw_line_too_long_ && (line.size() < 9 || line.substr(line.size() - 9) != version))
         return fail(400, "Bad request version");
+    // RFC 9112 3.2: "*" is for OPTIONS only, and no form carries a fragment.
+    if (req_.target == "*" && p->method != HTTP_OPTIONS) return fail(400, "Bad request target");
+    if (req_.target.find('#') != std::string::npos) return fail(400, "Bad request target (a fragment)");
     // One pass over the headers for the ones framing depends on.
     int chunked = 0, lengths = 0, hosts = 0;
-    bool other = false;
-    std::string_view length;
+    bool other = false, chunked_not_last = false;
+    std::string_view length, host;
     for (Headers::Field f : req_.headers) {
         std::string_view v = f.value;
         switch (f.name.size()) {
         case 4:
-            if (iequals(f.name, "Host")) ++hosts;
+            if (iequals(f.name, "Host")) ++hosts, host = trim(v);
             break;
         case 6:
             if (iequals(f.name, "Expect") && req_.headers.has_token("Expect", "100-continue")) expect_continue_ = true;
@@ -154,14 +203,21 @@ int RequestParser::check_head() {
             while (!v.empty()) {
                 auto comma = v.find(',');
                 std::string_view coding = trim(v.substr(0, comma));
-                if (iequals(coding, "chunked")) ++chunked;
-                else if (!coding.empty()) other = true;
+                if (iequals(coding, "chunked")) {
+                    ++chunked;
+                } else if (!coding.empty()) {
+                    other = true;
+                    if (chunked) chunked_not_last = true;
+                }
                 if (comma == std::string_view::npos) break;
                 v.remove_prefix(comma + 1);
             }
             break;
         }
     }
+    // RFC 9112 6.3: with chunked not last the body's end cannot be known,
+    // so this is bad framing (400), not merely a coding we lack (501).
+    if (chunked_not_last) return fail(400, "Transfer-Encoding: chunked is not the final coding");
     if (other) return fail(501, "Unsupported transfer coding");
     if (chunked > 1) return fail(400, "Bad Transfer-Encoding");
     if (chunked && p->http_major == 1 && p->http_minor == 0)
@@ -178,6 +234,7 @@ int RequestParser::check_head() {
     }
     if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1))
         return fail(400, "HTTP/1.1 requires exactly one Host header");
+    if (hosts == 1 && !valid_host(host)) return fail(400, "Bad Host header");
     keep_alive_ = http_should_keep_alive(p) != 0;
     upgrade_ = p->upgrade;
     return 0;
@@ -218,7 +275,9 @@ void RequestParser::map_parser_error(const char* data, std::size_t len) {
         for (; token && i < len && data[i] != ' '; ++i)
             if (!is_tchar(static_cast<unsigned char>(data[i]))) token = false;
         if (token && i == 3 && std::string_view(data, 3) == "PRI") fail(505, "HTTP Version Not Supported");
-        else if (token && i < len && i > 0 && i < 32) fail(501, "Unsupported method");
+        // Only a token followed by its space is a method; "GET\r\n" or
+        // "GET\t/" is a request line of the wrong shape.
+        else if (token && i < len && i > 0 && i < 32 && data[i] == ' ') fail(501, "Unsupported method");
         else fail(400, "Bad request syntax");
         break;
     }
@@ -230,6 +289,28 @@ void RequestParser::map_parser_error(const char* data, std::size_t len) {
     case HPE_INVALID_VERSION: fail(400, "Bad request version"); break;
     default: fail(400, "Bad request syntax"); break;
     }
+}
+
+int RequestParser::check_request_line() {
+    // http-parser takes runs of spaces between the parts, and a line of two
+    // parts as HTTP/0.9 whose headers it then waits for: the client gets
+    // nothing until the header timeout. RFC 9112 3: method SP target SP
+    // version, exactly. Lines http-parser refuses on its own (an unknown
+    // method: 501; a target over the limit: 414) are left to it, so the
+    // status does not depend on where the bytes were split.
+    if (raw_line_too_long_) return 0;
+    std::string_view line = raw_line_;
+    auto sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || !known_method(line.substr(0, sp1))) return 0;
+    auto sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos) {
+        if (line.size() - sp1 - 1 > limits_.max_request_line) return 0;
+        return fail(400, "Bad request version (HTTP/0.9 is not served)");
+    }
+    if (sp2 - sp1 - 1 > limits_.max_request_line) return 0;
+    if (sp2 == sp1 + 1 || sp2 + 1 == line.size() || line.find(' ', sp2 + 1) != std::string_view::npos)
+        return fail(400, "Bad request syntax");
+    return 0;
 }
 
 void RequestParser::capture_line(const char* data, std::size_t len) {
@@ -263,7 +344,10 @@ RequestParser::Event RequestParser::feed(const char* data, std::size_t len, std:
     pending_ = Event::need_more;
     feed_end_ = data + len;
     // Before execute(): check_head() runs inside it and needs the line.
-    if (!raw_line_done_) capture_line(data, len);
+    if (!raw_line_done_) {
+        capture_line(data, len);
+        if (raw_line_done_ && check_request_line() != 0) return Event::error;
+    }
     bool head_was_done = head_done_;
     std::size_t n = http_parser_execute(&parser_, &kSettings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&parser_);

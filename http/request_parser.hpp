@@ -13,8 +13,11 @@
 //   a method outside http-parser's table         501 (if it is a token, else 400)
 //   a transfer coding other than chunked         501
 //   anything else malformed, incl. request smuggling attempts (Content-Length
-//   with Transfer-Encoding, two Content-Lengths, a bad chunk size, obs-fold,
-//   whitespace in a field name, HTTP/1.1 without Host)   400
+//   with Transfer-Encoding, two Content-Lengths, chunked not the last coding,
+//   a bad chunk size, obs-fold, whitespace in a field name, HTTP/1.1 without
+//   Host, a Host that is not host[:port], a request line that is not
+//   exactly "METHOD SP target SP version", HTTP/0.9, "*" other than for
+//   OPTIONS, a fragment in the target)   400
 //
 // feed() pauses the parser at each step a connection acts on: the end of the
 // head, each body piece, and the end of the message (so pipelined requests
@@ -97,6 +100,7 @@ private:
     static int on_message_complete(http_parser* p);
     int fail(int status, const char* message);
     int check_head();
+    int check_request_line();
     void map_parser_error(const char* data, std::size_t len);
 
     ParserLimits limits_;

@@ -5,8 +5,9 @@
 //   blobd --root DIR    GET /PATH serves DIR/PATH, never anything outside DIR
 //
 // Bytes go from the file to the socket by sendfile(2), at most --chunk-size
-// of them before the other downloads get a turn. Range (one range) gives 206
-// or 416; If-None-Match / If-Modified-Since give 304; the ETag hashes the
+// of them before the other downloads get a turn. Range (one range) gives
+// 206 or 416; If-Match / If-Unmodified-Since give 412 and
+// If-None-Match / If-Modified-Since 304 (RFC 9110 13); the ETag hashes the
 // file's identity (device, inode, size, mtime) with xxHash.
 #include "../common/app.hpp"
 
@@ -24,6 +25,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <optional>
 
 namespace {
 
@@ -114,17 +117,27 @@ private:
         auto size = static_cast<std::uint64_t>(st.st_size);
         std::string etag = make_etag(st);
         std::string last_modified = http::http_date(st.st_mtime);
-        // Conditional requests: If-None-Match wins over If-Modified-Since.
-        if (auto inm = headers.get("If-None-Match")) {
-            if (etag_matches(*inm, etag)) return not_modified(etag, last_modified);
+        // Preconditions in the order of RFC 9110 13.2.2; each If-* is ignored
+        // where that order says so, and a date that does not parse is no
+        // condition at all.
+        if (auto im = field_list("If-Match")) {
+            if (!etag_matches(*im, etag, /*weak=*/false)) return precondition_failed();
+        } else if (auto ius = headers.get("If-Unmodified-Since")) {
+            auto t = http::parse_http_date(*ius);
+            if (t && st.st_mtime > *t) return precondition_failed();
+        }
+        if (auto inm = field_list("If-None-Match")) {
+            if (etag_matches(*inm, etag, /*weak=*/true)) return not_modified(etag, last_modified);
         } else if (auto ims = headers.get("If-Modified-Since")) {
             auto t = http::parse_http_date(*ims);
             if (t && st.st_mtime <= *t) return not_modified(etag, last_modified);
         }
+        // HEAD takes Range too: apps.md has HEAD answered exactly like GET
+        // without the body, where RFC 9110 14.2 would ignore it.
         http::ByteRange range;
         if (auto r = headers.get("Range")) {
             auto if_range = headers.get("If-Range");
-            if (!if_range || *if_range == etag || *if_range == last_modified) range = http::parse_range(*r, size);
+            if (!if_range || if_range_holds(*if_range, etag, st.st_mtime)) range = http::parse_range(*r, size);
         }
         if (range.kind == http::ByteRange::Kind::unsatisfiable) {
             http::Response r(416, "416 range not satisfiable: the file has " + std::to_string(size) + " bytes\n",
@@ -149,6 +162,33 @@ private:
         send_file(fd, first, length, cfg_.chunk_size);
     }
 
+    // A list header may come in several fields: they are one comma list.
+    std::optional<std::string> field_list(std::string_view name) const {
+        auto all = headers.get_all(name);
+        if (all.empty()) return std::nullopt;
+        std::string joined;
+        for (auto v : all) {
+            if (!joined.empty()) joined += ',';
+            joined.append(v);
+        }
+        return joined;
+    }
+
+    // If-Range: a strong entity tag equal to ours, or exactly our
+    // modification time (RFC 9110 13.1.5); a weak tag never holds.
+    static bool if_range_holds(std::string_view v, const std::string& etag, std::time_t mtime) {
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+        if (v.substr(0, 1) == "\"" || v.substr(0, 2) == "W/") return v == etag;
+        auto t = http::parse_http_date(v);
+        return t && *t == mtime;
+    }
+
+    void precondition_failed() {
+        send(http::Response(412, "412 precondition failed: the file is not the version the request names\n",
+                            "text/plain; charset=utf-8"));
+    }
+
     void not_modified(const std::string& etag, const std::string& last_modified) {
         send_response(304);
         send_header("ETag", etag);
@@ -167,13 +207,18 @@ private:
         return buf;
     }
 
-    static bool etag_matches(std::string_view list, const std::string& etag) {
+    // If-None-Match compares weakly, If-Match strongly (RFC 9110 8.8.3.2):
+    // a W/ tag matches nothing there. "*" matches any existing file.
+    static bool etag_matches(std::string_view list, const std::string& etag, bool weak) {
         while (!list.empty()) {
             auto comma = list.find(',');
             std::string_view item = list.substr(0, comma);
-            while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-            while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-            if (item.substr(0, 2) == "W/") item.remove_prefix(2);  // weak comparison
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+            if (item.substr(0, 2) == "W/") {
+                if (weak) item.remove_prefix(2);
+                else item = {};
+            }
             if (item == "*" || item == etag) return true;
             if (comma == std::string_view::npos) break;
             list.remove_prefix(comma + 1);

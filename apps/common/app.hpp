@@ -35,6 +35,7 @@ struct CommonOptions {
     int port = 8080;
     bool quiet = false;
     double grace_seconds = 5;
+    double header_timeout_seconds = 10;
     unsigned threads = 1;          // 0: one per CPU
     bool shared_listener = false;  // one listening socket for all threads instead of SO_REUSEPORT
 };
@@ -47,6 +48,10 @@ inline void add_common_options(CLI::App& app, CommonOptions& o) {
     app.add_flag("--quiet", o.quiet, "no access log");
     app.add_option("--grace", o.grace_seconds, "seconds requests in flight get on SIGINT/SIGTERM")
         ->check(CLI::Range(0.0, 3600.0))
+        ->capture_default_str();
+    app.add_option("--header-timeout", o.header_timeout_seconds,
+                   "seconds a client gets to send a whole request head (then 408)")
+        ->check(CLI::Range(0.001, 3600.0))
         ->capture_default_str();
     app.add_option("--threads", o.threads, "threads, each with its own scheduler and server (0: one per CPU)")
         ->check(CLI::Range(0u, 1024u))
@@ -142,6 +147,8 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
         }
         std::shared_ptr<http::BaseHTTPServer> server = make_server(Listener::adopt(fds[index]));
         server->config().access_log = !o.quiet;
+        server->config().header_timeout =
+            std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.header_timeout_seconds));
         servers[index] = server;
         serving.done();
         if (index == 0) {

@@ -3,6 +3,7 @@
 #include "../common/app.hpp"
 
 #include <tendril/http/server.hpp>
+#include <tendril/http/url.hpp>
 
 namespace {
 
@@ -11,13 +12,16 @@ using tendril::http::BaseHTTPRequestHandler;
 class HelloHandler : public BaseHTTPRequestHandler {
 public:
     void do_GET() override {
-        if (path == "/plaintext") {
+        // The route is the path alone: a query string or the absolute form
+        // (RFC 9112 3.2.2, "GET http://host/plaintext") names the same resource.
+        std::string_view route = tendril::http::target_path(path);
+        if (route == "/plaintext") {
             send_response(200);
             send_header("Content-Type", "text/plain");
             send_header("Content-Length", "13");
             end_headers();
             wfile.write("Hello, World!");
-        } else if (path == "/json") {
+        } else if (route == "/json") {
             send(tendril::http::Response(200, R"({"message":"Hello, World!"})", "application/json"));
         } else {
             send_error(404, "Not Found", "Try /plaintext or /json");

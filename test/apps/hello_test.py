@@ -221,10 +221,17 @@ class Routes(unittest.TestCase):
         self.assertTrue(closed)
 
     def test_unknown_path_404(self):
-        for path in ("/", "/nope", "/plaintext/", "/plaintext?x=1x", "/PLAINTEXT"):
+        for path in ("/", "/nope", "/plaintext/", "/plaintext/?x=1", "/PLAINTEXT"):
             with self.subTest(path=path):
                 status, _, _ = self.app.request("GET", path)
                 self.assertEqual(status, 404)
+
+    def test_query_string_names_the_same_route(self):
+        # The route is the path: a query does not make /plaintext a different resource.
+        for path, body in (("/plaintext?x=1x", PLAINTEXT), ("/json?", JSON)):
+            with self.subTest(path=path):
+                status, _, got = self.app.request("GET", path)
+                self.assertEqual((status, got), (200, body))
 
     def test_post_501(self):
         status, resp, body = self.app.request("POST", "/plaintext", body=b"hello",

@@ -307,7 +307,7 @@ class PythonClients(unittest.TestCase):
         try:
             s.sendall(b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n"
                       b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"
-                      b"GET /json?second HTTP/1.1\r\nHost: a\r\n\r\n")
+                      b"GET /json/second HTTP/1.1\r\nHost: a\r\n\r\n")
             got = read_responses(s, ["GET", "GET", "GET"])
             self.assertEqual([(st, b) for st, _, b, _ in got], [(200, JSON), (200, PLAINTEXT), (404, got[2][2])])
             self.assertTrue(got[2][3])  # the 404 closes
