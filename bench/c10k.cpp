@@ -26,21 +26,16 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
-#include <sstream>
 #include <string>
 
 using namespace tendril;
@@ -60,69 +55,10 @@ struct Options {
     unsigned threads = 1;  // this build's comet: --threads
 };
 
-// --- measuring a process ---------------------------------------------------------
-
 using bench::Cpu;
 using bench::process_cpu;
 using bench::rss_kib;
-Cpu self_cpu() { return bench::rusage_cpu(RUSAGE_SELF); }
-
-// --- the server under test ---------------------------------------------------------
-
-struct ServerProcess {
-    pid_t pid = -1;
-    SocketAddress address;
-
-    // Run `exec CMD` through the shell and wait for its `listening on` line.
-    static ServerProcess start(const std::string& cmd) {
-        ServerProcess s;
-        int out[2];
-        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-        s.pid = ::fork();
-        if (s.pid == 0) {
-            ::dup2(out[1], 1);
-            ::close(out[0]);
-            ::close(out[1]);
-            ::setpgid(0, 0);
-            const char* argv[] = {"/bin/sh", "-c", nullptr, nullptr};
-            std::string line = "exec " + cmd;
-            argv[2] = line.c_str();
-            ::execv("/bin/sh", const_cast<char**>(argv));
-            ::_exit(127);
-        }
-        ::close(out[1]);
-        std::string line = bench::read_first_line(out[0], std::chrono::seconds(20));
-        ::close(out[0]);
-        const std::string prefix = "listening on http://";
-        if (line.rfind(prefix, 0) != 0) {
-            s.stop();
-            throw std::runtime_error("the server did not print `listening on http://HOST:PORT` (got: '" + line +
-                                     "')\n  command: " + cmd);
-        }
-        auto addr = SocketAddress::parse(line.substr(prefix.size()));
-        if (!addr) throw std::runtime_error("cannot parse the server's address: " + line);
-        s.address = *addr;
-        return s;
-    }
-
-    int stop() {
-        if (pid <= 0) return -1;
-        ::kill(pid, SIGTERM);
-        int status = 0;
-        for (int i = 0; i < 200; ++i) {
-            if (::waitpid(pid, &status, WNOHANG) == pid) {
-                pid = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            ::usleep(50000);
-        }
-        ::kill(-pid, SIGKILL);
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        pid = -1;
-        return 137;
-    }
-};
+using bench::self_cpu;
 
 // --- the clients --------------------------------------------------------------------
 
@@ -200,7 +136,7 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
     }, FiberOptions{"progress"});
 
     Instant t0 = Clock::now();
-    Cpu cpu0 = server_pid > 0 ? process_cpu(server_pid) : Cpu{};
+    Cpu cpu0 = process_cpu(server_pid);
     for (int i = 0; i < opt.n; ++i) {
         all.add();
         go([&, i] {
@@ -248,10 +184,10 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
     }
     Instant t_waiting = Clock::now();
     rep.t.to_all_waiting = std::chrono::duration<double>(t_waiting - t0).count();
-    if (server_pid > 0) rep.server_cpu_waiting = process_cpu(server_pid) - cpu0;
+    rep.server_cpu_waiting = process_cpu(server_pid) - cpu0;
     after_waiting();  // memory sample (after a short settle)
 
-    Cpu cpu_before_notify = server_pid > 0 ? process_cpu(server_pid) : Cpu{};
+    Cpu cpu_before_notify = process_cpu(server_pid);
     Instant t_notify = Clock::now();
     http::Client ctl(at, http::ClientOptions{{}, false, {}});
     int status = 0;
@@ -270,10 +206,8 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
     Instant t_zero = Clock::now();
     rep.t.to_zero = std::chrono::duration<double>(t_zero - t_done).count();
     rep.t.total = std::chrono::duration<double>(t_zero - t0).count();
-    if (server_pid > 0) {
-        rep.server_cpu_notify = process_cpu(server_pid) - cpu_before_notify;
-        rep.server_cpu = process_cpu(server_pid) - cpu0;
-    }
+    rep.server_cpu_notify = process_cpu(server_pid) - cpu_before_notify;
+    rep.server_cpu = process_cpu(server_pid) - cpu0;
     int missing = opt.n - tally.done - tally.errors;
     if (missing > 0) tally.error("no answer by the deadline (" + std::to_string(missing) + ")");
     stop_ticker = true;
@@ -297,13 +231,6 @@ constexpr int kReserveFds = 64;  // stdio, epoll, eventfd, listener, controller,
 int largest_n(rlim_t limit, bool same_process) {
     long usable = static_cast<long>(limit) - kReserveFds;
     return static_cast<int>(same_process ? usable / 2 : usable);
-}
-
-std::string self_dir() {
-    char buf[4096];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    std::string p(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-    return p.substr(0, p.rfind('/'));
 }
 
 // --- reporting -------------------------------------------------------------------------
@@ -413,7 +340,8 @@ int main(int argc, char** argv) {
         std::string cmd = opt.server_cmd;
         if (cmd.empty()) {
             unsigned threads = opt.threads ? opt.threads : cpu_count();
-            cmd = self_dir() + "/../apps/comet --port 0 --quiet --threads " + std::to_string(threads);
+            std::string exe = bench::self_exe();
+            cmd = exe.substr(0, exe.rfind('/')) + "/../apps/comet --port 0 --quiet --threads " + std::to_string(threads);
             rep.server_label = opt.label.empty()
                                    ? "tendril comet (" + std::to_string(threads) + (threads == 1 ? " thread, " : " threads, ") +
                                          std::string(Scheduler::poller_backend()) + ")"
@@ -421,11 +349,16 @@ int main(int argc, char** argv) {
         } else {
             rep.server_label = opt.label.empty() ? cmd : opt.label;
         }
-        ServerProcess server;
+        bench::ServerProcess server;
         try {
-            server = ServerProcess::start(cmd);
+            // `exec`: the shell becomes the server, so that its pid is the one measured and signalled.
+            server = bench::ServerProcess::start({.argv = {"/bin/sh", "-c", "exec " + cmd},
+                                                  .announce = "listening on http://",
+                                                  .startup = std::chrono::seconds(20),
+                                                  .grace = std::chrono::seconds(10),
+                                                  .own_process_group = true});
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "c10k: %s\n", e.what());
+            std::fprintf(stderr, "c10k: %s\n  command: %s\n", e.what(), cmd.c_str());
             return 1;
         }
         ::usleep(200000);  // let the server settle before measuring its idle state

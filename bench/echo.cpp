@@ -29,19 +29,13 @@
 
 #include <CLI/CLI.hpp>
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -62,13 +56,11 @@ struct Options {
     double timeout = 30;
 };
 
-// --- CPU time ---------------------------------------------------------------------
-
 using bench::Cpu;
 using bench::machine_cpu;
 using bench::MachineCpu;
 using bench::process_cpu;
-inline Cpu self_cpu() { return bench::rusage_cpu(RUSAGE_SELF); }
+using bench::self_cpu;
 
 // --- the server -----------------------------------------------------------------
 
@@ -109,73 +101,6 @@ int server_main(const Options& opt) {
     });
     return rc;
 }
-
-struct ServerProcess {
-    pid_t pid = -1;
-    SocketAddress address;
-
-    static std::string self_exe() {
-        char buf[4096];
-        ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-        return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-    }
-
-    // fork + exec this binary with --server-only; wait for its `listening on` line.
-    bool start(std::string& err) {
-        int out[2];
-        if (::pipe(out) != 0) {
-            err = "pipe failed";
-            return false;
-        }
-        std::string exe = self_exe();
-        std::fflush(nullptr);
-        pid = ::fork();
-        if (pid < 0) {
-            err = "fork failed";
-            return false;
-        }
-        if (pid == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark
-            ::dup2(out[1], 1);
-            ::close(out[0]);
-            ::close(out[1]);
-            const char* argv[] = {exe.c_str(), "--server-only", "--listen", "127.0.0.1:0", nullptr};
-            ::execv(exe.c_str(), const_cast<char**>(argv));
-            ::_exit(127);
-        }
-        ::close(out[1]);
-        std::string line = bench::read_first_line(out[0], std::chrono::seconds(10));
-        ::close(out[0]);
-        const std::string prefix = "listening on ";
-        std::optional<SocketAddress> a;
-        if (line.rfind(prefix, 0) == 0) a = SocketAddress::parse(line.substr(prefix.size()));
-        if (!a) {
-            err = "the server child did not print `listening on HOST:PORT` (got: '" + line + "')";
-            stop();
-            return false;
-        }
-        address = *a;
-        return true;
-    }
-
-    // SIGTERM, up to 3 s for a graceful exit, then SIGKILL. Returns the exit status.
-    int stop() {
-        if (pid <= 0) return -1;
-        ::kill(pid, SIGTERM);
-        int status = 0;
-        for (int i = 0; i < 60; ++i) {
-            if (::waitpid(pid, &status, WNOHANG) == pid) {
-                pid = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            ::usleep(50000);
-        }
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        pid = -1;
-        return 137;
-    }
-};
 
 // --- the clients ------------------------------------------------------------------
 
@@ -262,7 +187,7 @@ Phase run_phase(const SocketAddress& at, int nconn, const Options& opt, pid_t se
     }, FiberOptions{"watchdog"});
 
     yield();  // let every client reach start.wait()
-    Cpu s0 = server_pid > 0 ? process_cpu(server_pid) : Cpu{};
+    Cpu s0 = process_cpu(server_pid);
     Cpu c0 = self_cpu();
     MachineCpu m0 = machine_cpu();
     Instant t0 = Clock::now();
@@ -271,7 +196,7 @@ Phase run_phase(const SocketAddress& at, int nconn, const Options& opt, pid_t se
     (void)done.wait();
     ph.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     ph.client_cpu = self_cpu() - c0;
-    if (server_pid > 0) ph.server_cpu = process_cpu(server_pid) - s0;
+    ph.server_cpu = process_cpu(server_pid) - s0;
     MachineCpu m1 = machine_cpu();
     // In --connect mode without --server-pid the server's CPU lands here.
     ph.other_cpu = std::max(0.0, m1.busy - m0.busy - ph.client_cpu.total() - ph.server_cpu.total());
@@ -427,10 +352,15 @@ int main(int argc, char** argv) {
             for (int n : opt.connections) phases.push_back(run_phase(at, n, opt, opt.server_pid));
         });
     } else {
-        ServerProcess server;
-        std::string err;
-        if (!server.start(err)) {
-            std::fprintf(stderr, "echo: %s\n", err.c_str());
+        bench::ServerProcess server;
+        try {
+            std::string exe = bench::self_exe();
+            server = bench::ServerProcess::start({.argv = {exe, "--server-only", "--listen", "127.0.0.1:0"},
+                                                  .grace = std::chrono::seconds(3),
+                                                  .die_with_parent = true,
+                                                  .name = "the server child"});
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "echo: %s\n", e.what());
             return 1;
         }
         at = server.address;

@@ -1,19 +1,29 @@
-// Processes in the benchmarks: a server's first line ("listening on ..."),
-// its CPU seconds and resident memory from /proc, and how busy the whole
-// machine was (a run on a busy, shared machine should say so next to its
-// figures).
+// Processes in the benchmarks: the server under test in a child process
+// (its CPU seconds and memory are then its own, not mixed with the
+// clients'), its first line ("listening on ..."), its CPU seconds and
+// resident memory from /proc, and how busy the whole machine was (a run on
+// a busy, shared machine should say so next to its figures).
 #pragma once
 
+#include <tendril/net/address.hpp>
+
 #include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace bench {
 
@@ -39,8 +49,11 @@ struct Cpu {
     Cpu operator-(const Cpu& o) const { return {user - o.user, sys - o.sys}; }
 };
 
-// utime and stime of a process (all its threads), from /proc/PID/stat.
+// utime and stime of a process (all its threads), from /proc/PID/stat;
+// zero for pid <= 0, so that a run without a server process of its own can
+// take the same samples.
 inline Cpu process_cpu(pid_t pid) {
+    if (pid <= 0) return {};
     std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
     std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     auto close = s.rfind(')');  // the command name may hold spaces
@@ -62,6 +75,8 @@ inline Cpu rusage_cpu(int who = RUSAGE_SELF) {
     ::getrusage(who, &ru);
     return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
 }
+
+inline Cpu self_cpu() { return rusage_cpu(RUSAGE_SELF); }
 
 // VmRSS of a process in KiB.
 inline long rss_kib(pid_t pid) {
@@ -85,5 +100,94 @@ inline MachineCpu machine_cpu() {
     double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
     return {(user + nice + system + irq) / tick, softirq / tick, steal / tick};
 }
+
+// This binary's path: the server it starts is a sibling (or itself), from
+// the same build, wherever the build is.
+inline std::string self_exe() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+// --- the server under test in a child process -------------------------------------
+
+// A server that picks a free port says which on its first line,
+// `<announce>HOST:PORT`; nothing else of its output is read.
+struct ServerCommand {
+    std::vector<std::string> argv;  // argv[0] is the program's path (no PATH search)
+    std::string announce = "listening on ";
+    std::chrono::seconds startup{10};       // to print the line: a server that never does is broken
+    std::chrono::milliseconds grace{3000};  // from SIGTERM to SIGKILL
+    bool own_process_group = false;         // so that the SIGKILL also reaches what a shell started
+    bool die_with_parent = false;           // PR_SET_PDEATHSIG: never outlive the benchmark
+    std::string name = "the server";        // in the error message
+};
+
+struct ServerProcess {
+    pid_t pid = -1;
+    tendril::SocketAddress address;
+    std::chrono::milliseconds grace{3000};
+    bool own_process_group = false;
+
+    // Throws std::runtime_error, the child stopped, if it does not say where it listens.
+    static ServerProcess start(const ServerCommand& cmd) {
+        ServerProcess s;
+        s.grace = cmd.grace;
+        s.own_process_group = cmd.own_process_group;
+        std::vector<char*> argv;  // built before fork: the child only execs
+        for (const std::string& a : cmd.argv) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        int out[2];
+        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+        std::fflush(nullptr);  // or the child would write our buffered output again
+        s.pid = ::fork();
+        if (s.pid < 0) {
+            ::close(out[0]);
+            ::close(out[1]);
+            throw std::runtime_error("fork failed");
+        }
+        if (s.pid == 0) {
+            if (cmd.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (cmd.own_process_group) ::setpgid(0, 0);
+            ::dup2(out[1], 1);
+            ::close(out[0]);
+            ::close(out[1]);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        std::string line = read_first_line(out[0], cmd.startup);
+        ::close(out[0]);
+        std::optional<tendril::SocketAddress> a;
+        if (line.rfind(cmd.announce, 0) == 0) a = tendril::SocketAddress::parse(line.substr(cmd.announce.size()));
+        if (!a) {
+            s.stop();
+            throw std::runtime_error(cmd.name + " did not print `" + cmd.announce + "HOST:PORT` (got: '" + line + "')");
+        }
+        s.address = *a;
+        return s;
+    }
+
+    // SIGTERM, up to `grace` for a graceful exit, then SIGKILL. Returns the
+    // exit status (128 + signal if a signal ended it; 137 if we had to kill it).
+    int stop() {
+        if (pid <= 0) return -1;
+        ::kill(pid, SIGTERM);
+        int status = 0;
+        constexpr auto step = std::chrono::milliseconds(50);
+        for (auto waited = std::chrono::milliseconds(0); waited < grace; waited += step) {
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            ::usleep(static_cast<useconds_t>(std::chrono::microseconds(step).count()));
+        }
+        if (own_process_group) ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        pid = -1;
+        return 137;
+    }
+};
 
 }  // namespace bench
