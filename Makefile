@@ -1,11 +1,11 @@
 # tendril -- build, test, benchmark, install.
 #
 #   make                 library, apps, benchmarks (installs missing Debian packages first)
-#   make test            everything CI runs: the suite, the suite under ASan+UBSan, a fuzz smoke run
+#   make test            everything CI runs: the suite, the suite under ASan+UBSan, TSan unit tests, a fuzz smoke run
 #   make check           the suite once, in this build (SAN=address,undefined for sanitizers;
 #                        SAN=thread: the cross-thread unit tests under ThreadSanitizer)
 #   make c10k            the c10k comet benchmark (the main job)
-#   make bench           build the benchmarks; make bench-micro / bench-peers run them
+#   make bench           build the benchmarks; make bench-micro / bench-peers / bench-multicore run them
 #   make install PREFIX=/usr/local
 #   make POLLER=kqueue   the kqueue backend (on Linux: against libkqueue, KQUEUE_PREFIX=...)
 SHELL := /bin/bash
@@ -186,7 +186,7 @@ test: deps-test
 	@python3 test/ci.py --make "$(MAKE)" --jobs $(JOBS)
 
 # --- benchmarks --------------------------------------------------------------
-.PHONY: c10k bench-micro bench-peers
+.PHONY: c10k bench-micro bench-peers bench-multicore
 C10K_ARGS ?=
 c10k: deps-build lib apps bench
 	$(BUILD)/bench/c10k $(C10K_ARGS)
@@ -196,6 +196,11 @@ bench-micro: deps-build bench
 
 bench-peers: deps-bench lib apps bench
 	python3 bench/peers.py --build $(BUILD)
+	python3 bench/multicore.py --build $(BUILD)
+
+# tendril on 2 threads vs nginx (2 workers) and Go (GOMAXPROCS=2): bench/MULTICORE.md
+bench-multicore: deps-bench lib apps bench
+	python3 bench/multicore.py --build $(BUILD)
 
 # The soak: every app under mixed load (comet cycles, wrk, uploads, downloads,
 # hostile clients) for SOAK_SECONDS, failing if memory or descriptors grow or

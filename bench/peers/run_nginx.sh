@@ -1,7 +1,8 @@
 #!/bin/bash
-# Usage: run_nginx.sh PORT ROOT [HOST]
+# Usage: [NGINX_WORKERS=N] run_nginx.sh PORT ROOT [HOST]
 # Renders nginx.conf.in into a fresh temp dir and execs nginx in the foreground
-# (one process, master_process off: its pid is this script's pid).  Prints
+# (its pid is this script's pid: with one worker, the default, that one process
+# serves; with N > 1 it is the master and the N workers are its children).  Prints
 # "listening on http://HOST:PORT" once the port accepts connections.
 # PORT 0 picks a free port.  SIGTERM/SIGINT stop nginx; the temp dir is
 # removed once nginx has gone.
@@ -21,8 +22,16 @@ if [[ $port == 0 ]]; then  # nginx cannot listen on port 0: ask the kernel for o
 s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$host")
 fi
 
+workers=${NGINX_WORKERS:-1}
+if ! [[ $workers =~ ^[1-9][0-9]*$ ]]; then
+    echo "$0: NGINX_WORKERS must be a positive number, not '$workers'" >&2
+    exit 2
+fi
+if [[ $workers == 1 ]]; then master=off reuseport=""; else master=on reuseport=" reuseport"; fi
+
 prefix=$(mktemp -d /tmp/peer-nginx.XXXXXX)
-sed -e "s|@PORT@|$port|g" -e "s|@HOST@|$host|g" \
+sed -e "s|@WORKERS@|$workers|g" -e "s|@MASTER@|$master|g" -e "s|@REUSEPORT@|$reuseport|g" \
+    -e "s|@PORT@|$port|g" -e "s|@HOST@|$host|g" \
     -e "s|@ROOT@|$root|g" -e "s|@PREFIX@|$prefix|g" \
     "$here/nginx.conf.in" >"$prefix/nginx.conf"
 
