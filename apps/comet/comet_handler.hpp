@@ -37,10 +37,14 @@ public:
         Channel<int> channel{1};  // capacity 1: notify never blocks
     };
 
-    void add(Waiter* w) {
+    // False once release_all() has run: a request that got its headers out
+    // just before the stop must not park until the grace period ends.
+    bool add(Waiter* w) {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (released_) return false;
         list_.push_back(w);
         count_.store(list_.size(), std::memory_order_relaxed);
+        return true;
     }
     void remove(Waiter* w) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -60,6 +64,7 @@ public:
     // Shutting down: wake every waiter with a closed channel.
     void release_all() {
         std::lock_guard<std::mutex> lock(mutex_);
+        released_ = true;
         while (Waiter* w = list_.pop_front()) w->channel.close();
         count_.store(0, std::memory_order_relaxed);
     }
@@ -69,6 +74,7 @@ private:
     std::mutex mutex_;
     tendril::IntrusiveList<Waiter, &Waiter::hook> list_;
     std::atomic<std::size_t> count_{0};
+    bool released_ = false;
 };
 
 class CometHandler : public BaseHTTPRequestHandler {
@@ -95,7 +101,7 @@ private:
         // On the heap: /notify walks the list from another fiber, and must not
         // touch this fiber's stack, which is compacted while it waits.
         auto w = std::make_unique<Waiters::Waiter>();
-        waiters_.add(w.get());
+        if (!waiters_.add(w.get())) return abort_connection();
         int n = 0;
         Selected got = select(w->channel.on_recv(n), connection().on_hangup());
         waiters_.remove(w.get());
