@@ -34,7 +34,6 @@ import json
 import os
 import random
 import re
-import select
 import shlex
 import shutil
 import signal
@@ -47,6 +46,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "test"))
+from server_process import ServerProcess, StartError  # noqa: E402
 PEERS_DIR = os.path.join(ROOT, "bench", "peers")
 PY = "/usr/bin/python3"  # Debian's python, where python3-gevent and python3-tornado live
 HOST = "127.0.0.1"
@@ -196,79 +197,31 @@ def machine_others(seconds=3.0):
     return max(0.0, (b["busy"] - a.a["busy"]) - (b["ours"] - a.a["ours"])) / (b["t"] - a.a["t"])
 
 
-class Server:
+class Server(ServerProcess):
     """A server process that prints `listening on http://HOST:PORT`, in its own session."""
 
     def __init__(self, name, argv, env=None):
-        self.name, self.argv, self.env = name, argv, env
-        self.proc = None
-        self.stderr = tempfile.TemporaryFile(mode="w+")
+        super().__init__(argv, name=name, env=env or {}, cwd=ROOT, stdin=subprocess.DEVNULL, new_session=True,
+                         start_timeout=20, settle=0.3, drain=True)  # settle before anything is measured
         self.exit_status = None
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     def start(self):
-        env = dict(os.environ, **(self.env or {}))
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     stderr=self.stderr, env=env, start_new_session=True, cwd=ROOT)
-        LIVE.append(self)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
-        line = self.proc.stdout.readline().decode(errors="replace").strip() if ready else ""
-        m = re.fullmatch(r"listening on http://([^/]+):(\d+)", line)
-        if not m:
-            self.stop()
-            raise RuntimeError(f"{self.name}: no `listening on` line within 20 s (got {line!r}); "
-                               f"command: {shlex.join(self.argv)}; stderr: {self.stderr_text()[:500]}")
-        self.host, self.port = m.group(1), int(m.group(2))
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        time.sleep(0.3)  # settle before anything is measured
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def stderr_text(self):
-        self.stderr.flush()
-        self.stderr.seek(0)
-        return self.stderr.read()
+        LIVE.append(self)  # from the start on: a Ctrl-C while it starts stops it too
+        try:
+            return super().start()
+        except StartError as e:
+            raise RuntimeError(f"{self.name}: no `listening on` line within 20 s (got {e.line.strip()!r}); "
+                               f"command: {shlex.join(self.argv)}; stderr: {self.stderr_text()[:500]}") from None
 
     def stop(self):
-        if not self.proc:
-            return
-        p = self.proc
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        self.exit_status = p.poll()
-        # The rest of its session (nginx's helper shell cleans up its temp dir) gets a moment.
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(p.pid, 0)
-            except (ProcessLookupError, PermissionError):
-                break
+        if self.proc:
+            # The rest of its session (nginx's helper shell cleans up its temp dir) gets a moment.
+            status = super().stop(timeout=5, group_grace=3, on_wait=reap_orphans)
+            self.exit_status = None if self.killed else status
             reap_orphans()
-            time.sleep(0.05)
-        else:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        reap_orphans()
+            self.proc = None
         if self in LIVE:
             LIVE.remove(self)
-        self.proc = None
 
 
 def stop_everything():

@@ -61,6 +61,8 @@ import time
 import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "test"))
+from server_process import ServerProcess, StartError  # noqa: E402
 HOST = "127.0.0.1"
 MiB = 1 << 20
 RSS_GROWTH_RATIO = 0.20
@@ -158,21 +160,19 @@ def worker_main(fn, ctl, stats, *args):
 
 # --- servers ------------------------------------------------------------------------------------
 
-class Server:
+class Server(ServerProcess):
+    """build/apps/NAME --port 0 --quiet, started at once. No thread drains its stdout (the
+    workloads are processes forked later: no thread may be running then); --quiet apps
+    print nothing after the listening line."""
+
     def __init__(self, build, name, *args):
-        self.name = name
-        self.err = tempfile.TemporaryFile()
-        cmd = [os.path.join(build, "apps", name), "--port", "0", "--quiet"] + list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err)
-        line = self.proc.stdout.readline().decode().strip()
-        if not line.startswith("listening on http://"):
-            raise RuntimeError(f"{name} did not start: {line!r}: {self.stderr()[-2000:]}")
-        self.port = int(line.rsplit(":", 1)[1])
+        super().__init__([os.path.join(build, "apps", name), "--port", "0", "--quiet", *args], name=name)
+        try:
+            self.start()
+        except StartError as e:
+            raise RuntimeError(f"{name} did not start: {e.line.strip()!r}: {self.stderr()[-2000:]}") from None
         self.start_fds = self.fds()
         self.cpu0 = (self.cpu(), time.monotonic())
-
-    def alive(self):
-        return self.proc.poll() is None
 
     def fds(self):
         try:
@@ -207,22 +207,16 @@ class Server:
         return (c - c0) / (t - t0) if t > t0 else 0.0
 
     def stop(self, timeout=15):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return "did not exit within 15 s of SIGTERM (killed)"
-        rc = self.proc.returncode
+        """None if it exited 0 on SIGTERM, else what went wrong."""
+        rc = super().stop(timeout=timeout)
+        if self.killed:
+            return "did not exit within 15 s of SIGTERM (killed)"
         if rc != 0:
             return f"exit {rc}" + (f" ({signal.Signals(-rc).name})" if rc < 0 else "")
         return None
 
     def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
+        return self.stderr_text()
 
 
 # --- small clients --------------------------------------------------------------------------------

@@ -19,15 +19,16 @@ import http.client
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "test"))
+from server_process import ServerProcess, StartError  # noqa: E402
 
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 passed = failed = 0
@@ -67,9 +68,9 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_pid(proc):
+def server_pid(server):
     """The serving process: the child itself (run_nginx.sh execs nginx)."""
-    return proc.pid
+    return server.pid
 
 
 class Peer:
@@ -93,21 +94,16 @@ class Peer:
         return int(self.get("/")[2])
 
 
-def start(command, stderr):
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            stderr=stderr, start_new_session=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 20)
-    if not ready:
-        proc.kill()
-        sys.exit("server did not announce itself within 20 s")
-    line = proc.stdout.readline().decode().strip()
-    m = re.fullmatch(r"listening on http://([^:/]+):(\d+)", line)
-    if not m:
-        proc.kill()
-        sys.exit(f"unexpected first line: {line!r}")
-    # Keep draining stdout so the server never blocks on it.
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc, Peer(m.group(1), int(m.group(2)))
+def start(command):
+    """The server, started in its own session, and a Peer at the address it printed."""
+    server = ServerProcess(command, stdin=subprocess.DEVNULL, new_session=True, start_timeout=20, settle=0.3,
+                           drain=True)  # drain: stdout is read on, so the server never blocks on it
+    try:
+        server.start()
+    except StartError as e:
+        sys.exit("server did not announce itself within 20 s" if e.timed_out
+                 else f"unexpected first line: {e.line.strip()!r}")
+    return server, Peer(server.host, server.port)
 
 
 def wait_for(pred, timeout, step=0.01):
@@ -426,11 +422,9 @@ def main():
     with open(os.path.join(root, "hello.txt"), "w") as f:
         f.write("static hello\n")
     command = [a.replace("@ROOT@", root) for a in args.command]
-    errlog = open(os.path.join(workdir, "stderr.log"), "w+")
-    proc, peer = start(command, errlog)
-    pid = server_pid(proc)
+    server, peer = start(command)
+    pid = server_pid(server)
     try:
-        time.sleep(0.3)
         figures["rss_idle_kib"] = rss_kib(pid)
         check_plaintext(peer)
         if args.nginx:
@@ -445,16 +439,14 @@ def main():
         figures["threads"] = len(os.listdir(f"/proc/{pid}/task"))
     finally:
         t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(5)
-            check(rc == 0, "exits with status 0 on SIGTERM", rc)
-            figures["sigterm_exit_ms"] = round((time.monotonic() - t0) * 1000)
-        except subprocess.TimeoutExpired:
+        rc = server.stop(timeout=5)  # then SIGKILL to its whole process group
+        exit_ms = round((time.monotonic() - t0) * 1000)
+        if server.killed:
             check(False, "exits within 5 s of SIGTERM")
-        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
-        errlog.seek(0)
-        lines = errlog.read().splitlines()
+        else:
+            check(rc == 0, "exits with status 0 on SIGTERM", rc)
+            figures["sigterm_exit_ms"] = exit_ms
+        lines = server.stderr_text().splitlines()
         figures["stderr_lines"] = len(lines)
         if lines:
             print(f"server stderr ({len(lines)} lines), first ones:", *lines[:8], sep="\n  ")

@@ -10,16 +10,15 @@ TENDRIL_BUILD names the build directory (test/run.py sets it).
 """
 import http.client
 import os
-import re
-import select
 import shutil
 import signal
 import socket
 import struct
-import subprocess
-import tempfile
+import sys
 import threading
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # test/
+from server_process import ServerProcess, StartError  # noqa: E402
 
 ROOT = os.environ.get("TENDRIL_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("TENDRIL_BUILD") or os.path.join(ROOT, "build")
@@ -33,53 +32,26 @@ def have(tool):
     return shutil.which(tool) is not None
 
 
-class App:
+class App(ServerProcess):
     """build/apps/NAME on an ephemeral port; all of its stdout (app.out) and
     stderr (app.stderr_text()) kept."""
 
     def __init__(self, name, *args, env=None, quiet=False, port="0", start_timeout=10, wrapper=(),
                  preexec_fn=None, stderr=None):
-        self.name = name
-        self.wrapper = list(wrapper)  # a command that execs the app, e.g. setpriv
-        self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. setrlimit)
-        self.args = list(args)
-        if quiet:
-            self.args.append("--quiet")
-        self.port_flag = port
-        self.env = dict(os.environ, **(env or {}))
-        self.start_timeout = start_timeout
-        self.proc = None
-        self.port = None
-        self.out = b""
-        # stderr: collected in a temporary file unless the test wants it
+        # wrapper: a command that execs the app, e.g. setpriv; preexec_fn runs in the child
+        # before exec (e.g. setrlimit); stderr: collected unless the test wants it
         # (subprocess.PIPE: the test reads app.proc.stderr, or does not).
-        self._err = tempfile.TemporaryFile() if stderr is None else None
-        self._stderr = self._err if stderr is None else stderr
+        self.args = list(args) + (["--quiet"] if quiet else [])
+        cmd = list(wrapper) + [app_path(name), "--port", port] + self.args
+        super().__init__(cmd, name=name, env=env or {}, stderr=stderr, preexec_fn=preexec_fn,
+                         start_timeout=start_timeout)
 
     def start(self):
-        cmd = self.wrapper + [app_path(self.name), "--port", self.port_flag] + self.args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, env=self.env,
-                                     preexec_fn=self.preexec_fn)
-        # select, not readline: an app that hangs before its first line must
-        # not hang the test past start_timeout.
-        deadline = time.monotonic() + self.start_timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.out and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                self.out += chunk
-        line = self.out.split(b"\n", 1)[0].decode(errors="replace")
-        m = re.fullmatch(r"listening on http://(\S+):(\d+)", line)
-        if not m:
-            self.stop()
-            raise AssertionError(f"{self.name} did not start: stdout {self.out!r}, "
-                                 f"stderr {self.stderr_text()[-2000:]!r}")
-        self.listening_line = line
-        self.port = int(m.group(2))
-        return self
+        try:
+            return super().start()
+        except StartError as e:
+            raise AssertionError(f"{self.name} did not start: stdout {e.out!r}, "
+                                 f"stderr {self.stderr_text()[-2000:]!r}") from None
 
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -129,43 +101,9 @@ class App:
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
-    def send_signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout=10):
-        return self.proc.wait(timeout=timeout)
-
     def stop(self, sig=None, timeout=10):
         """Signal (SIGTERM by default), wait (kill after timeout); returns the exit status."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM if sig is None else sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout and not self.proc.stdout.closed:
-            self.out += self.proc.stdout.read()
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-    def stderr_text(self):
-        if self._err is None:
-            return ""
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace")
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def __del__(self):
-        if self._err is not None:
-            self._err.close()  # kept open past stop(): tests read stderr_text() after the exit
+        return super().stop(signal.SIGTERM if sig is None else sig, timeout)
 
 
 # --- raw HTTP over sockets, for tests that need to see the bytes -------------
