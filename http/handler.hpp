@@ -156,13 +156,13 @@ public:
     // sendfile(2): no user buffer. With slice > 0, at most slice bytes go
     // out before other fibers get a turn (fair concurrent downloads).
     void send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::size_t slice = 0);
-    bool headers_sent() const { return phase_ >= Phase::headers_ended; }
+    bool headers_sent() const { return state_.phase >= Phase::headers_ended; }
     // Give up on this response: the connection is closed without ending the
     // body, so the client knows the response is incomplete (a chunked body
     // without its last chunk, a short Content-Length). For a comet waiter
     // released at shutdown, or a stream whose source failed.
     [[noreturn]] void abort_connection() { throw AbortConnection{}; }
-    int response_status() const { return status_; }
+    int response_status() const { return state_.status; }
 
     // --- logging (Common Log Format on stderr; override to change) ----------
     virtual void log_request(int code = 0, long long size = -1);
@@ -196,22 +196,51 @@ private:
     enum class BodyMode : std::uint8_t { none, fixed, chunked, raw, until_close };
     enum class Head : std::uint8_t { request, closed, timeout, error };
 
+    // Everything one request and its response may leave behind, in one
+    // place so that the next request starts from `state_ = {}` and no flag
+    // can be forgotten. The defaults are also the state before the first
+    // request (and after one whose head could not be read).
+    struct RequestState {
+        Phase phase = Phase::none;
+        BodyMode body_mode = BodyMode::none;
+        int status = 0;
+        int version_minor = 1;
+        bool http11 = true;
+        bool head = false;              // a HEAD request: no body goes out
+        std::size_t response_start = 0;  // where this response begins in out_
+        std::uint64_t fixed_left = 0;    // Content-Length bytes not yet written
+        bool sent_length = false, sent_encoding = false, sent_connection = false;
+        bool body_done = true, continue_sent = false, refused_body = false;
+        bool response_flushed = false;  // some of this response has left
+        bool write_failed = false;      // the client stopped taking our bytes
+        bool interim = false;           // building a 1xx response in interim_bytes_
+        std::string_view piece;         // the part of a body piece not yet read
+    };
+
+    // The request loop (handler.cpp).
     Head read_head();
     bool read_more(Deadline deadline, IoResult* result);
     void begin_request();
     void finish_head_now();
-    bool read_buffered_body();
     void dispatch();
-    void finish_response();
+    Deadline after(Duration d) const;
+    // The request body (body_reader.cpp).
+    std::string_view body_next();
+    std::size_t body_read(void* buf, std::size_t n);
+    bool read_buffered_body();
     bool drain_body();
+    // The response (response_writer.cpp).
     void write_body(std::string_view data);
     void flush_output();
-    void send_continue();
-    std::size_t body_read(void* buf, std::size_t n);
-    std::string_view body_next();
-    void write_log_line(std::string_view message);
-    void linger_close();
-    Deadline after(Duration d) const;
+    void finish_response();
+    // 1xx responses, built beside the final one (interim_response.cpp).
+    void begin_interim(int code, std::string_view message);
+    void add_interim_header(std::string_view keyword, std::string_view value);
+    void send_interim();
+    void write_log_line(std::string_view message);  // access_log.cpp
+    void linger_close();                             // lingering_close.cpp
+
+    static const std::string_view default_error_message_format;  // error_page.cpp
 
     Socket* sock_ = nullptr;
     Scheduler* sched_ = nullptr;
@@ -219,24 +248,14 @@ private:
     BodyPolicy policy_{};
     RequestParser parser_;
     ByteBuffer in_, out_;
+    // Buffers, kept apart from state_ so that their memory is reused from
+    // one request to the next.
     std::string body_;
-    std::size_t body_pos_ = 0;
-    std::string_view piece_;
-    // Response state.
-    Phase phase_ = Phase::none;
-    BodyMode body_mode_ = BodyMode::none;
-    int status_ = 0;
-    std::size_t response_start_ = 0;  // where this response begins in out_
-    std::uint64_t fixed_left_ = 0;
-    bool sent_length_ = false, sent_encoding_ = false, sent_connection_ = false;
-    bool head_ = false, body_done_ = true, continue_sent_ = false, refused_body_ = false;
-    bool idle_ = false, http11_ = true;
-    bool response_flushed_ = false;  // some of this response has left
-    bool linger_ = false;            // input may be unread: close gently
-    bool write_failed_ = false;      // the client stopped taking our bytes
-    bool interim_ = false;           // building a 1xx response in interim_bytes_
     std::string interim_bytes_;
-    int version_minor_ = 1;
+    RequestState state_;
+    // The connection's, not a request's.
+    bool idle_ = false;
+    bool linger_ = false;  // input may be unread: close gently
     BaseHTTPRequestHandler* live_prev_ = nullptr;
     BaseHTTPRequestHandler* live_next_ = nullptr;
     Fiber* fiber_ = nullptr;
