@@ -1,7 +1,8 @@
 // The Range request header (RFC 9110 14.1.2), for a single byte range:
 // "bytes=A-B", "bytes=A-" and "bytes=-N". Several ranges are answered with
 // the whole representation (a server may ignore Range), which keeps
-// multipart/byteranges out of the picture.
+// multipart/byteranges out of the picture; so are positions longer than 19
+// digits. Spaces around the pieces are tolerated, as Go's net/http does.
 #pragma once
 
 #include <cstdint>

@@ -30,3 +30,24 @@ TEST_CASE("parse_range: suffix, open and clamped ranges; unsatisfiable ones") {
     CHECK(parse_range("bytes=5-2", 100).kind == ByteRange::Kind::none);
     CHECK(parse_range("bytes=0-1,5-6", 100).kind == ByteRange::Kind::none);
 }
+
+TEST_CASE("parse_range: empty list elements are not a second range (RFC 9110 5.6.1.2)") {
+    for (const char* h : {"bytes=0-9,", "bytes=, 0-9", "bytes=,,0-9 ,\t,", "bytes=0-9 ,"}) {
+        INFO(h);
+        ByteRange r = parse_range(h, 100);
+        CHECK(r.kind == ByteRange::Kind::satisfiable);
+        CHECK(r.first == 0);
+        CHECK(r.last == 9);
+    }
+    CHECK(parse_range("bytes=,", 100).kind == ByteRange::Kind::none);
+    CHECK(parse_range("bytes=0-1, ,5-6", 100).kind == ByteRange::Kind::none);
+}
+
+TEST_CASE("parse_range: an empty representation") {
+    // An int-range cannot start inside it; a suffix range is satisfied by all
+    // of it (RFC 9110 14.1.1), which no 206 can carry: the whole, as a 200.
+    CHECK(parse_range("bytes=0-", 0).kind == ByteRange::Kind::unsatisfiable);
+    CHECK(parse_range("bytes=0-0", 0).kind == ByteRange::Kind::unsatisfiable);
+    CHECK(parse_range("bytes=-5", 0).kind == ByteRange::Kind::none);
+    CHECK(parse_range("bytes=-0", 0).kind == ByteRange::Kind::unsatisfiable);
+}
