@@ -97,13 +97,15 @@ Result<Socket> Listener::accept(Deadline deadline, SocketAddress* peer) {
     Result<Socket> r;
     auto backoff = std::chrono::milliseconds(5);
     for (;;) {
-        if (!fd_.is_open()) {
-            r.status = Status::closed;
-            return r;
-        }
         SocketAddress a;
-        *a.length_ptr() = SocketAddress::capacity();
-        int fd = ::accept4(fd_.fd(), a.get(), a.length_ptr(), SOCK_NONBLOCK | SOCK_CLOEXEC);
+        Status why;
+        int fd = static_cast<int>(fd_.until_ready(
+            PollFd::Direction::read,
+            [&] {
+                *a.length_ptr() = SocketAddress::capacity();
+                return ::accept4(fd_.fd(), a.get(), a.length_ptr(), SOCK_NONBLOCK | SOCK_CLOEXEC);
+            },
+            deadline, &why));
         if (fd >= 0) {
             if (g_exhausted.exchange(false))
                 TENDRIL_LOG(LogLevel::warning, "descriptors available again: accepting connections "
@@ -122,21 +124,15 @@ Result<Socket> Listener::accept(Deadline deadline, SocketAddress* peer) {
             r.value = std::move(s);
             return r;
         }
+        if (why != Status::error) {  // the wait ended: deadline, cancelled, closed
+            r.status = why;
+            return r;
+        }
         int e = errno;
         switch (e) {
-        case EINTR:
         case ECONNABORTED:
         case EPROTO:
             continue;
-        case EAGAIN: {
-            fd_.consumed_read();
-            Status st = fd_.wait_readable(deadline);
-            if (st != Status::ok) {
-                r.status = st;
-                return r;
-            }
-            continue;
-        }
         case EMFILE:
         case ENFILE:
         case ENOBUFS:
@@ -146,17 +142,11 @@ Result<Socket> Listener::accept(Deadline deadline, SocketAddress* peer) {
                             "descriptors free up", std::strerror(e));
             Shed shed = shed_one(fd_.fd());
             if (shed == Shed::dropped) continue;
-            Status st = Status::ok;
-            if (shed == Shed::none_pending) {
+            if (shed == Shed::none_pending) {  // the next connection's edge will tell
                 fd_.consumed_read();
-                st = fd_.wait_readable(deadline);
-                if (st != Status::ok) {
-                    r.status = st;
-                    return r;
-                }
                 continue;
             }
-            st = sleep_for(backoff);
+            Status st = sleep_for(backoff);
             if (st != Status::ok) {
                 r.status = st;
                 return r;

@@ -99,15 +99,17 @@ bool restore_iov(const iovec* iov, int count) {
 }
 }  // namespace
 
+bool PollFd::maybe_ready(Direction dir) const { return dir == Direction::read ? pd_->readable : pd_->writable; }
+
+Status PollFd::wait(Direction dir, Deadline deadline) {
+    return dir == Direction::read ? sched_->wait_readable(pd_, deadline) : sched_->wait_writable(pd_, deadline);
+}
+
 template <class Call, class Restore>
 IoResult PollFd::retry_read(Call call, Restore restore, std::size_t n, Deadline deadline) {
     for (;;) {
-        if (fd_ < 0) return {0, Status::closed, 0};
-        if (!pd_->readable) {  // drained last time: wait for the edge, not for EAGAIN
-            Status st = sched_->wait_readable(pd_, deadline);
-            if (st != Status::ok) return {0, st, 0};
-        }
-        ssize_t r = call();
+        Status why;
+        ssize_t r = until_ready(Direction::read, call, deadline, &why);
         if (r > 0) {
             // Drained -- unless the peer's FIN (or an error) came with the
             // same edge: then the next read returns at once and no further
@@ -116,12 +118,8 @@ IoResult PollFd::retry_read(Call call, Restore restore, std::size_t n, Deadline 
             return {static_cast<std::size_t>(r), Status::ok, 0};
         }
         if (r == 0) return {0, n == 0 ? Status::ok : Status::eof, 0};
+        if (why != Status::error) return {0, why, 0};
         int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            consumed_read();
-            continue;
-        }
         // The buffer is on a compacted fiber stack: restore it and retry.
         if (e == EFAULT && restore()) continue;
         return {0, Status::error, e};
@@ -131,22 +129,14 @@ IoResult PollFd::retry_read(Call call, Restore restore, std::size_t n, Deadline 
 template <class Call, class Restore>
 IoResult PollFd::retry_write(Call call, Restore restore, std::size_t n, Deadline deadline) {
     for (;;) {
-        if (fd_ < 0) return {0, Status::closed, 0};
-        if (!pd_->writable) {
-            Status st = sched_->wait_writable(pd_, deadline);
-            if (st != Status::ok) return {0, st, 0};
-        }
-        ssize_t r = call();
+        Status why;
+        ssize_t r = until_ready(Direction::write, call, deadline, &why);
         if (r >= 0) {
             if (static_cast<std::size_t>(r) < n) consumed_write();
             return {static_cast<std::size_t>(r), Status::ok, 0};
         }
+        if (why != Status::error) return {0, why, 0};
         int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            consumed_write();
-            continue;
-        }
         if (e == EFAULT && restore()) continue;
         if (e == EPIPE || e == ECONNRESET) return {0, Status::closed, e};
         return {0, Status::error, e};

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstddef>
 
 namespace tendril {
@@ -74,11 +75,24 @@ public:
     int release();
 
     // Mark the descriptor drained/full after the caller's own syscall
-    // (for code that calls the kernel directly, e.g. accept or sendfile).
+    // (for code that calls the kernel directly, e.g. connect).
     void consumed_read();
     void consumed_write();
 
+    // The one EAGAIN/park loop every call here (and Listener::accept,
+    // Socket::sendfile) is built on. `call` is a syscall on fd(): -1 with
+    // errno on failure. It runs when the direction may be ready; EINTR runs
+    // it again, EAGAIN marks the direction drained and parks the fiber until
+    // the next edge. Returns the call's result (>= 0), or -1 with *why =
+    // Status::error and errno the call's own, or -1 with *why the reason the
+    // wait ended (timeout, cancelled, closed).
+    enum class Direction : bool { read, write };
+    template <class Call>
+    ssize_t until_ready(Direction dir, Call&& call, Deadline deadline, Status* why);
+
 private:
+    bool maybe_ready(Direction dir) const;
+    Status wait(Direction dir, Deadline deadline);
     // restore(): bring back the compacted stacks the buffers lie on (EFAULT).
     template <class Call, class Restore>
     IoResult retry_read(Call call, Restore restore, std::size_t n, Deadline deadline);
@@ -90,6 +104,36 @@ private:
     PollDesc* pd_ = nullptr;
     detail::SchedulerCore* sched_ = nullptr;
 };
+
+template <class Call>
+ssize_t PollFd::until_ready(Direction dir, Call&& call, Deadline deadline, Status* why) {
+    for (;;) {
+        if (fd_ < 0) {
+            *why = Status::closed;
+            return -1;
+        }
+        if (!maybe_ready(dir)) {  // drained last time: wait for the edge, not for EAGAIN
+            Status st = wait(dir, deadline);
+            if (st != Status::ok) {
+                *why = st;
+                return -1;
+            }
+        }
+        ssize_t r = call();
+        if (r >= 0) {
+            *why = Status::ok;
+            return r;
+        }
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            dir == Direction::read ? consumed_read() : consumed_write();
+            continue;
+        }
+        *why = Status::error;
+        return -1;
+    }
+}
 
 // The platform's sendfile (net/sendfile_linux.cpp or sendfile_bsd.cpp):
 // bytes sent from file_fd at offset to sock_fd, or -1 with errno.

@@ -126,21 +126,18 @@ IoResult Socket::read_exact(void* buf, std::size_t n, Deadline deadline) {
 IoResult Socket::sendfile(int file_fd, off_t offset, std::size_t count, Deadline deadline) {
     std::size_t sent = 0;
     while (sent < count) {
-        if (!fd_.is_open()) return {sent, Status::closed, 0};
-        ssize_t r = sys_sendfile(fd_.fd(), file_fd, offset + static_cast<off_t>(sent), count - sent);
+        Status why;
+        ssize_t r = fd_.until_ready(
+            PollFd::Direction::write,
+            [&] { return sys_sendfile(fd_.fd(), file_fd, offset + static_cast<off_t>(sent), count - sent); },
+            deadline, &why);
         if (r > 0) {
             sent += static_cast<std::size_t>(r);
             continue;
         }
         if (r == 0) return {sent, Status::eof, 0};  // the file is shorter than promised
+        if (why != Status::error) return {sent, why, 0};
         int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            fd_.consumed_write();
-            Status st = fd_.wait_writable(deadline);
-            if (st != Status::ok) return {sent, st, 0};
-            continue;
-        }
         if (e == EPIPE || e == ECONNRESET) return {sent, Status::closed, e};
         return {sent, Status::error, e};
     }
