@@ -256,9 +256,6 @@ private:
     // The connection's, not a request's.
     bool idle_ = false;
     bool linger_ = false;  // input may be unread: close gently
-    BaseHTTPRequestHandler* live_prev_ = nullptr;
-    BaseHTTPRequestHandler* live_next_ = nullptr;
-    Fiber* fiber_ = nullptr;
     friend class BaseHTTPServer;
 };
 

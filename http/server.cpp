@@ -1,7 +1,6 @@
 // BaseHTTPServer (see server.hpp).
 #include "tendril/http/server.hpp"
 
-#include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/scheduler.hpp"
 
 #include <cstring>
@@ -16,29 +15,25 @@ Listener BaseHTTPServer::bind(const SocketAddress& address, const ListenOptions&
 
 BaseHTTPServer::BaseHTTPServer(Listener listener, ServerConfig config)
     : config_(config),
-      tcp_(std::move(listener), [this](Socket& s, const SocketAddress& peer) { serve_connection(s, peer); },
+      tcp_(std::move(listener),
+           TcpServer::ConnectionHandler([this](Socket& s, const SocketAddress& peer, TcpServer::Connection& c) {
+               serve_connection(s, peer, c);
+           }),
            TcpServerOptions{0, "http-conn"}) {}
 
 BaseHTTPServer::~BaseHTTPServer() = default;
 
 void BaseHTTPServer::serve_forever() { tcp_.serve_forever(); }
 
-void BaseHTTPServer::serve_connection(Socket& sock, const SocketAddress& peer) {
+void BaseHTTPServer::serve_connection(Socket& sock, const SocketAddress& peer, TcpServer::Connection& conn) {
     std::unique_ptr<BaseHTTPRequestHandler> h = make_handler();
     h->attach(&sock, peer, this, &config_, body_policy());
-    h->fiber_ = Scheduler::current_fiber();
-    h->live_next_ = live_;
-    if (live_) live_->live_prev_ = h.get();
-    live_ = h.get();
-    struct Unlink {
-        BaseHTTPServer* s;
-        BaseHTTPRequestHandler* h;
-        ~Unlink() {
-            if (h->live_prev_) h->live_prev_->live_next_ = h->live_next_;
-            else s->live_ = h->live_next_;
-            if (h->live_next_) h->live_next_->live_prev_ = h->live_prev_;
-        }
-    } unlink{this, h.get()};
+    // The connection list is TcpServer's; the handler rides on its entry.
+    conn.data = h.get();
+    struct Detach {
+        TcpServer::Connection& c;
+        ~Detach() { c.data = nullptr; }
+    } detach{conn};
     h->handle();
 }
 
@@ -46,9 +41,10 @@ void BaseHTTPServer::shutdown(Deadline grace) {
     if (!tcp_.stopping()) {
         // Keep-alive connections waiting for a next request are closed now;
         // those in the middle of one get the grace period.
-        detail::SchedulerCore* s = detail::SchedulerCore::current();
-        for (BaseHTTPRequestHandler* h = live_; h; h = h->live_next_)
-            if (h->idle() && h->fiber_) s->cancel(h->fiber_);
+        tcp_.for_each_connection([](TcpServer::Connection& c) {
+            auto* h = static_cast<BaseHTTPRequestHandler*>(c.data);
+            if (h && h->idle()) c.fiber.cancel();
+        });
     }
     tcp_.shutdown(grace);
 }

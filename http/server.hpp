@@ -54,10 +54,9 @@ protected:
     virtual BodyPolicy body_policy() const { return BodyPolicy{}; }
 
 private:
-    void serve_connection(Socket& sock, const SocketAddress& peer);
+    void serve_connection(Socket& sock, const SocketAddress& peer, TcpServer::Connection& conn);
     ServerConfig config_;
-    TcpServer tcp_;
-    BaseHTTPRequestHandler* live_ = nullptr;  // handlers of open connections
+    TcpServer tcp_;  // its connection list is the live set of handlers too
 };
 
 template <class Handler>

@@ -4,28 +4,28 @@
 #include "tendril/core/log.hpp"
 #include "tendril/sched/scheduler.hpp"
 
-
 namespace tendril {
 
-TcpServer::TcpServer(Listener listener, Handler handler, TcpServerOptions options)
+TcpServer::TcpServer(Listener listener, ConnectionHandler handler, TcpServerOptions options)
     : listener_(std::move(listener)), handler_(std::move(handler)), options_(options) {
     address_ = listener_.local_address();
 }
 
+TcpServer::TcpServer(Listener listener, Handler handler, TcpServerOptions options)
+    : TcpServer(std::move(listener),
+                ConnectionHandler([h = std::move(handler)](Socket& s, const SocketAddress& peer, Connection&) {
+                    h(s, peer);
+                }),
+                options) {}
+
 TcpServer::~TcpServer() = default;
 
-void TcpServer::unlink(Conn* c) {
-    if (c->prev) c->prev->next = c->next;
-    else conns_ = c->next;
-    if (c->next) c->next->prev = c->prev;
-}
-
-void TcpServer::run_connection(Conn* c, Socket sock, SocketAddress peer) {
-    if (!on_connect || on_connect(sock, peer)) handler_(sock, peer);
+void TcpServer::run_connection(Connection* c, Socket sock, SocketAddress peer) {
+    if (!on_connect || on_connect(sock, peer)) handler_(sock, peer, *c);
     sock.close();
-    unlink(c);
+    conns_.remove(c);
     delete c;
-    if (--count_ == 0 && stopping_) drained_.set();
+    if (conns_.empty() && stopping_) drained_.set();
 }
 
 void TcpServer::serve_forever() {
@@ -45,17 +45,14 @@ void TcpServer::serve_forever() {
             continue;
         }
         ++accepted_;
-        ++count_;
-        auto* c = new Conn;
-        c->next = conns_;
-        if (conns_) conns_->prev = c;
-        conns_ = c;
+        auto* c = new Connection;
+        conns_.push_front(c);
         c->fiber = go([this, c, sock = std::move(r.value), peer]() mutable {
             run_connection(c, std::move(sock), peer);
         }, fo);
     }
     listener_.close();
-    if (count_ > 0) (void)drained_.wait();
+    if (!conns_.empty()) (void)drained_.wait();
     serving_ = false;
     stopped_.set();
 }
@@ -64,12 +61,12 @@ void TcpServer::shutdown(Deadline grace) {
     if (!stopping_) {
         stopping_ = true;
         listener_.close();  // wakes the accept loop with Status::closed
-        if (count_ == 0) drained_.set();
+        if (conns_.empty()) drained_.set();
     }
     CancelShield shield;  // the caller may itself be cancelled: finish the job
     if (drained_.wait(grace) != Status::ok) {
-        TENDRIL_LOG(LogLevel::info, "shutdown: cancelling %zu connection(s) still open", count_);
-        for (Conn* c = conns_; c; c = c->next) c->fiber.cancel();
+        TENDRIL_LOG(LogLevel::info, "shutdown: cancelling %zu connection(s) still open", conns_.size());
+        for_each_connection([](Connection& c) { c.fiber.cancel(); });
         (void)drained_.wait();
     }
     if (serving_) (void)stopped_.wait();

@@ -11,6 +11,7 @@
 // Status::cancelled) and waits for them to unwind.
 #pragma once
 
+#include "tendril/core/intrusive_list.hpp"
 #include "tendril/core/status.hpp"
 #include "tendril/core/time.hpp"
 #include "tendril/net/address.hpp"
@@ -31,8 +32,18 @@ struct TcpServerOptions {
 class TcpServer {
 public:
     using Handler = std::function<void(Socket&, const SocketAddress& peer)>;
-
     TcpServer(Listener listener, Handler handler, TcpServerOptions options = {});
+
+    // One open connection. `data` is the handler's: a layer above keeps its
+    // per-connection state there, so that one list tracks the connections
+    // (BaseHTTPServer finds its idle keep-alive handlers through it).
+    struct Connection {
+        ListHook<Connection> hook;
+        FiberHandle fiber;
+        void* data = nullptr;
+    };
+    using ConnectionHandler = std::function<void(Socket&, const SocketAddress& peer, Connection&)>;
+    TcpServer(Listener listener, ConnectionHandler handler, TcpServerOptions options = {});
     ~TcpServer();
     TcpServer(const TcpServer&) = delete;
     TcpServer& operator=(const TcpServer&) = delete;
@@ -47,30 +58,30 @@ public:
     // return false to close the connection at once.
     std::function<bool(Socket&, const SocketAddress&)> on_connect;
 
-    std::size_t connections() const { return count_; }
+    std::size_t connections() const { return conns_.size(); }
+    // f(Connection&) for every open connection; f may cancel a connection's
+    // fiber (it unwinds later, in its own fiber), not end it.
+    template <class F>
+    void for_each_connection(F&& f) {
+        for (Connection* c = conns_.front(); c; c = Connections::next(c)) f(*c);
+    }
     std::uint64_t accepted() const { return accepted_; }
     SocketAddress local_address() const { return address_; }
     bool stopping() const { return stopping_; }
 
 private:
-    struct Conn {
-        Conn* prev = nullptr;
-        Conn* next = nullptr;
-        FiberHandle fiber;
-    };
-    void run_connection(Conn* c, Socket sock, SocketAddress peer);
-    void unlink(Conn* c);
+    using Connections = IntrusiveList<Connection, &Connection::hook>;
+    void run_connection(Connection* c, Socket sock, SocketAddress peer);
 
     Listener listener_;
-    Handler handler_;
+    ConnectionHandler handler_;
     TcpServerOptions options_;
     SocketAddress address_;
-    Conn* conns_ = nullptr;
-    std::size_t count_ = 0;
+    Connections conns_;
     std::uint64_t accepted_ = 0;
     bool stopping_ = false;
     bool serving_ = false;
-    Event drained_;  // set whenever count_ drops to zero while stopping
+    Event drained_;  // set whenever the last connection ends while stopping
     Event stopped_;  // set when serve_forever() is done
 };
 
