@@ -89,37 +89,43 @@ int ResponseParser::on_message_complete(http_parser* p) {
     return 0;
 }
 
-ResponseParser::Event ResponseParser::feed(const char* data, std::size_t len, std::size_t* consumed) {
-    *consumed = 0;
-    if (len == 0) return Event::need_more;
+// One http_parser_execute over the bytes (none: the end of input). True when
+// it settled the answer: a callback paused the parser at an event
+// (pending_), or the input is malformed (error_).
+bool ResponseParser::execute(const char* data, std::size_t len, std::size_t* parsed, Event* ev) {
     pending_ = Event::need_more;
-    std::size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    *parsed = http_parser_execute(&parser_, &kSettings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&parser_);
     if (e == HPE_PAUSED) {
         http_parser_pause(&parser_, 0);
-        *consumed = n;
-        return pending_;
+        *ev = pending_;
+        return true;
     }
     if (e != HPE_OK) {
         error_ = http_errno_description(e);
-        return Event::error;
+        *ev = Event::error;
+        return true;
+    }
+    return false;
+}
+
+ResponseParser::Event ResponseParser::feed(const char* data, std::size_t len, std::size_t* consumed) {
+    *consumed = 0;
+    if (len == 0) return Event::need_more;
+    std::size_t n = 0;
+    Event ev;
+    if (execute(data, len, &n, &ev)) {
+        if (ev != Event::error) *consumed = n;
+        return ev;
     }
     *consumed = n;
     return Event::need_more;
 }
 
 ResponseParser::Event ResponseParser::finish() {
-    pending_ = Event::need_more;
-    http_parser_execute(&parser_, &kSettings, nullptr, 0);
-    enum http_errno e = HTTP_PARSER_ERRNO(&parser_);
-    if (e == HPE_PAUSED) {
-        http_parser_pause(&parser_, 0);
-        return pending_;
-    }
-    if (e != HPE_OK) {
-        error_ = http_errno_description(e);
-        return Event::error;
-    }
+    std::size_t n = 0;
+    Event ev;
+    if (execute(nullptr, 0, &n, &ev)) return ev;
     return started_ ? Event::error : Event::need_more;
 }
 

@@ -36,6 +36,7 @@ public:
     const char* error() const { return error_; }
 
 private:
+    bool execute(const char* data, std::size_t len, std::size_t* parsed, Event* ev);
     static const http_parser_settings kSettings;
     static int on_message_begin(http_parser* p);
     static int on_status(http_parser* p, const char* at, std::size_t n);
