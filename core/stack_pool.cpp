@@ -140,11 +140,14 @@ std::size_t page_size() noexcept {
     return ps;
 }
 
-struct StackSlot {
+struct StackSlot : StackPool::FreeLink {
     std::atomic<std::uint8_t> state{kFree};
     bool guarded = true;
     bool light = false;  // light guard markers rather than mapping protections
     bool rw = false;     // mapped guards: is [lo, hi) currently read-write
+#ifdef TENDRIL_VALGRIND
+    unsigned valgrind_id = 0;  // here, where it fills padding
+#endif
     char* lo = nullptr;
     char* hi = nullptr;
     char* saved = nullptr;  // compacted contents
@@ -153,13 +156,13 @@ struct StackSlot {
     std::uint32_t saved_cap = 0;
     std::uint32_t saved_len = 0;
     const char* owner = nullptr;
-    StackSlot* next_free = nullptr;
-    StackSlot* prev_free = nullptr;   // warm list only (it is doubly linked)
-    std::int64_t freed_at = 0;        // warm: when it was released (steady ns)
-#ifdef TENDRIL_VALGRIND
-    unsigned valgrind_id = 0;
-#endif
+    std::int64_t freed_at = 0;  // warm: when it was released (steady ns)
 };
+
+namespace {
+// The free lists hold links; every link is a slot's.
+StackSlot* slot_of(StackPool::FreeLink* l) { return static_cast<StackSlot*>(l); }
+}  // namespace
 
 struct StackPool::Arena {
     char* base = nullptr;
@@ -357,16 +360,10 @@ void StackPool::grow() {
 
 Stack StackPool::acquire(const char* owner_name) {
     StackSlot* s = nullptr;
-    if (warm_) {
-        s = warm_;
-        warm_ = s->next_free;
-        if (warm_) warm_->prev_free = nullptr;
-        else warm_tail_ = nullptr;
-        --nwarm_;
-    } else if (cold_) {
-        s = cold_;
-        cold_ = s->next_free;
-        --ncold_;
+    if (!warm_.empty()) {
+        s = slot_of(warm_.pop_front());  // LIFO: the newest warm slot
+    } else if (!cold_.empty()) {
+        s = slot_of(cold_.pop_front());
     } else {
         Arena* a = arenas_;
         if (!a || a->used == a->nslots) {
@@ -394,7 +391,6 @@ Stack StackPool::acquire(const char* owner_name) {
                   std::strerror(errno));
         s->rw = true;
     }
-    s->next_free = s->prev_free = nullptr;
     s->owner = owner_name;
     s->state.store(kActive, std::memory_order_release);
     ++nactive_;
@@ -425,13 +421,8 @@ void StackPool::release(Stack stack) {
         // Warm: reused first (no syscall, no page fault); trim_idle() gives
         // the pages back once it has stayed unused for a while.
         s->freed_at = steady_ns();
-        s->prev_free = nullptr;
-        s->next_free = warm_;
-        if (warm_) warm_->prev_free = s;
-        else warm_tail_ = s;
-        warm_ = s;
-        ++nwarm_;
-        if (nwarm_ > kMaxWarm) trim_idle(Instant::max(), nwarm_ - kMaxWarm);
+        warm_.push_front(s);
+        if (warm_.size() > kMaxWarm) trim_idle(Instant::max(), warm_.size() - kMaxWarm);
         return;
     }
     make_cold(s, pages_gone);
@@ -449,9 +440,7 @@ void StackPool::make_cold(StackSlot* s, bool pages_gone) {
             ::madvise(s->lo, options_.size, MADV_DONTNEED);
         }
     }
-    s->next_free = cold_;
-    cold_ = s;
-    ++ncold_;
+    cold_.push_front(s);
 }
 
 std::size_t StackPool::reclaim(Stack stack, const void* sp) {
@@ -541,21 +530,17 @@ std::size_t StackPool::trim_idle(Instant now, std::size_t max) {
                               : std::chrono::duration_cast<std::chrono::nanoseconds>(
                                     (now - kWarmFor).time_since_epoch()).count();
     std::size_t n = 0;
-    while (warm_tail_ && n < max && warm_tail_->freed_at <= cutoff) {
-        StackSlot* s = warm_tail_;
-        warm_tail_ = s->prev_free;
-        if (warm_tail_) warm_tail_->next_free = nullptr;
-        else warm_ = nullptr;
-        --nwarm_;
-        make_cold(s, false);
+    // The back is the oldest: warm slots are pushed at the front.
+    while (!warm_.empty() && n < max && slot_of(warm_.back())->freed_at <= cutoff) {
+        make_cold(slot_of(warm_.pop_back()), false);
         ++n;
     }
     return n;
 }
 
 Instant StackPool::trim_due() const {
-    if (!warm_tail_) return Instant::max();
-    return Instant(std::chrono::nanoseconds(warm_tail_->freed_at)) + kWarmFor;
+    if (warm_.empty()) return Instant::max();
+    return Instant(std::chrono::nanoseconds(slot_of(warm_.back())->freed_at)) + kWarmFor;
 }
 
 std::size_t StackPool::trim_thread(Instant now) {
@@ -573,8 +558,8 @@ Instant StackPool::thread_trim_due() {
 StackPoolStats StackPool::stats() const {
     StackPoolStats st;
     st.active = nactive_;
-    st.warm = nwarm_;
-    st.cold = ncold_;
+    st.warm = warm_.size();
+    st.cold = cold_.size();
     for (Arena* a = arenas_; a; a = a->next)
         for (std::size_t i = 0; i < a->used; ++i)
             if (a->slots[i].state.load(std::memory_order_relaxed) == kCompacted) {

@@ -24,6 +24,7 @@
 //    fiber parks.
 #pragma once
 
+#include "tendril/core/intrusive_list.hpp"
 #include "tendril/core/time.hpp"
 
 #include <atomic>
@@ -105,17 +106,23 @@ public:
     StackPool& operator=(const StackPool&) = delete;
 
     struct Arena;  // one reserved region of slots (internal)
+    // A free slot's link in the warm or the cold list (never both). The
+    // lists need a complete type here, and the rest of the slot record is
+    // internal, so StackSlot derives from this.
+    struct FreeLink {
+        ListHook<FreeLink> free_hook;
+    };
 
 private:
     explicit StackPool(const StackOptions& options);
     void grow();
     StackOptions options_;
     void make_cold(StackSlot* s, bool pages_gone);
+    using FreeList = IntrusiveList<FreeLink, &FreeLink::free_hook>;
     Arena* arenas_ = nullptr;
-    StackSlot* warm_ = nullptr;       // free, resident pages, newest first
-    StackSlot* warm_tail_ = nullptr;  // the oldest warm slot
-    StackSlot* cold_ = nullptr;  // free, pages dropped
-    std::size_t nwarm_ = 0, ncold_ = 0, nactive_ = 0;
+    FreeList warm_;  // free, resident pages, newest first (the back is the oldest)
+    FreeList cold_;  // free, pages dropped
+    std::size_t nactive_ = 0;
 };
 
 // Bytes per page, cached.
