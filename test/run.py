@@ -13,6 +13,7 @@ TENDRIL_ROOT (the source tree). Skipped tests are shown, never counted as passed
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -117,6 +118,13 @@ def run_scripts(tally, only):
 
 
 def main():
+    # A shell starts background commands with SIGINT and SIGQUIT ignored, and
+    # an ignored SIGQUIT is inherited: tendril then leaves it alone (no fiber
+    # dump), as it should, and the tests of the dump would fail for the way
+    # the suite was launched. The tests start from the default dispositions.
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--make", default="make")
