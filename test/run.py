@@ -122,9 +122,12 @@ def main():
     # an ignored SIGQUIT is inherited: tendril then leaves it alone (no fiber
     # dump), as it should, and the tests of the dump would fail for the way
     # the suite was launched. The tests start from the default dispositions.
-    for sig in (signal.SIGINT, signal.SIGQUIT):
-        if signal.getsignal(sig) == signal.SIG_IGN:
-            signal.signal(sig, signal.SIG_DFL)
+    # (SIGINT gets Python's own handler: the children see the default, and
+    # run.py still unwinds on ^C.)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--make", default="make")
