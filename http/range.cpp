@@ -18,8 +18,8 @@ bool number(std::string_view s, std::uint64_t* out) {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
     return ec == std::errc() && end == s.data() + s.size();
 }
-// The one non-empty element of a comma-separated list, or "" when there are
-// none or several. Empty elements ("0-9," or ", 0-9") must be accepted
+// The one non-empty element of a comma-separated list in *out; false when
+// there are none or several. Empty elements ("0-9," or ", 0-9") must be accepted
 // (RFC 9110 5.6.1.2) and do not make a second range.
 bool single_element(std::string_view list, std::string_view* out) {
     *out = {};

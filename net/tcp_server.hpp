@@ -59,11 +59,11 @@ public:
     std::function<bool(Socket&, const SocketAddress&)> on_connect;
 
     std::size_t connections() const { return conns_.size(); }
-    // f(Connection&) for every open connection; f may cancel a connection's
-    // fiber (it unwinds later, in its own fiber), not end it.
+    // f(Connection&) for every open connection (the list's own iteration,
+    // which survives the current connection leaving it).
     template <class F>
     void for_each_connection(F&& f) {
-        for (Connection* c = conns_.front(); c; c = Connections::next(c)) f(*c);
+        for (Connection* c : conns_) f(*c);
     }
     std::uint64_t accepted() const { return accepted_; }
     SocketAddress local_address() const { return address_; }
