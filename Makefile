@@ -5,7 +5,7 @@
 #   make check           the suite once, in this build (SAN=address,undefined for sanitizers;
 #                        SAN=thread: the cross-thread unit tests under ThreadSanitizer)
 #   make c10k            the c10k comet benchmark (the main job)
-#   make bench           build the benchmarks; make bench-micro / bench-peers / bench-multicore run them
+#   make bench           build the benchmarks; make bench-micro / bench-peers / bench-multicore / bench-cluster run them
 #   make install PREFIX=/usr/local
 #   make POLLER=kqueue   the kqueue backend (on Linux: against libkqueue, KQUEUE_PREFIX=...)
 SHELL := /bin/bash
@@ -26,7 +26,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 # --- flags -------------------------------------------------------------------
 CPPFLAGS_ALL := -I$(BUILD)/include -MMD -MP
 CXXFLAGS_ALL := -std=c++20 -O2 -g -Wall -Wextra -pthread $(CXXFLAGS)
-LDLIBS_LIB   := -lboost_context -lhttp_parser -lxxhash -lcrypto
+LDLIBS_LIB   := -lboost_context -lhttp_parser -lxxhash -lcrypto -lhiredis
 LDFLAGS_ALL  := -pthread $(LDFLAGS)
 
 ifneq ($(SAN),)
@@ -53,11 +53,11 @@ ifeq ($(POLLER),kqueue)
 endif
 
 # --- Debian packages -----------------------------------------------------------
-PKGS_BUILD := g++ make pkg-config libboost-context-dev libhttp-parser-dev libxxhash-dev libssl-dev \
+PKGS_BUILD := g++ make pkg-config libboost-context-dev libhttp-parser-dev libxxhash-dev libssl-dev libhiredis-dev \
               libcli11-dev nlohmann-json3-dev
 PKGS_TEST  := doctest-dev python3 curl wrk xxhash clang libclang-rt-14-dev procps psmisc \
-              chromium nodejs npm
-PKGS_BENCH := wrk golang-go python3-gevent python3-tornado nodejs nginx-light gnuplot-nox procps
+              chromium nodejs npm redis-server
+PKGS_BENCH := wrk golang-go python3-gevent python3-tornado nodejs nginx-light gnuplot-nox procps redis-server
 
 # Installs what is missing, with sudo when not root. Nothing to do elsewhere than Debian.
 define install_pkgs
@@ -77,13 +77,15 @@ define install_pkgs
 	fi
 endef
 
-.PHONY: deps deps-build deps-test deps-bench
+.PHONY: deps deps-build deps-test deps-bench deps-redis
 deps-build:
 	$(call install_pkgs,$(PKGS_BUILD))
 deps-test: deps-build
 	$(call install_pkgs,$(PKGS_TEST))
 deps-bench: deps-build
 	$(call install_pkgs,$(PKGS_BENCH))
+deps-redis:
+	$(call install_pkgs,redis-server)
 deps: deps-test
 
 # --- sources -----------------------------------------------------------------
@@ -91,7 +93,7 @@ deps: deps-test
 SENDFILE     := $(if $(filter Linux,$(UNAME)),linux,bsd)
 PLATFORM_SRCS := sched/poller_epoll.cpp sched/poller_kqueue.cpp net/sendfile_linux.cpp net/sendfile_bsd.cpp \
                  core/open_beneath_linux.cpp core/open_beneath_generic.cpp
-LIB_SRCS     := $(filter-out $(PLATFORM_SRCS),$(wildcard core/*.cpp sched/*.cpp net/*.cpp http/*.cpp)) \
+LIB_SRCS     := $(filter-out $(PLATFORM_SRCS),$(wildcard core/*.cpp sched/*.cpp net/*.cpp net/redis/*.cpp http/*.cpp)) \
                 sched/poller_$(POLLER).cpp net/sendfile_$(SENDFILE).cpp \
                 core/open_beneath_$(if $(filter Linux,$(UNAME)),linux,generic).cpp
 LIB_OBJS     := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -104,7 +106,7 @@ BENCHES      := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 TEST_SRCS    := $(wildcard test/*/*_test.cpp) test/main.cpp
 TEST_OBJS    := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 UNIT         := $(BUILD)/test/unit_tests
-HEADERS      := $(wildcard core/*.hpp sched/*.hpp net/*.hpp http/*.hpp)
+HEADERS      := $(wildcard core/*.hpp sched/*.hpp net/*.hpp net/redis/*.hpp http/*.hpp)
 
 # ThreadSanitizer (SAN=thread) counts every fiber as a thread and gives up
 # at 8128, which the suite's 10,000-fiber cases pass; its run covers what
@@ -186,10 +188,17 @@ test: deps-test
 	@python3 test/ci.py --make "$(MAKE)" --jobs $(JOBS)
 
 # --- benchmarks --------------------------------------------------------------
-.PHONY: c10k bench-micro bench-peers bench-multicore
+.PHONY: c10k bench-micro bench-peers bench-multicore bench-cluster
 C10K_ARGS ?=
-c10k: deps-build lib apps bench
+c10k: deps-build $(if $(findstring --redis,$(C10K_ARGS)),deps-redis) lib apps bench
 	$(BUILD)/bench/c10k $(C10K_ARGS)
+
+# comet --redis: N = 15,000 waiters over 3 comet processes and one
+# redis-server, then the same N on one comet, in the same run.
+CLUSTER_N ?= 15000
+bench-cluster: deps-build deps-redis lib apps bench
+	$(BUILD)/bench/c10k -n $(CLUSTER_N) --nodes 3 --redis
+	$(BUILD)/bench/c10k -n $(CLUSTER_N)
 
 bench-micro: deps-build bench
 	@for b in $(BUILD)/bench/micro_*; do echo "== $$b"; $$b || exit 1; done

@@ -53,6 +53,8 @@ struct Options {
     int max_connecting = 1000;
     bool print_max_n = false;
     unsigned threads = 1;  // this build's comet: --threads
+    int nodes = 1;         // this build's comets, clients spread over them
+    bool redis = false;    // a redis-server of our own; the comets run with --redis
 };
 
 using bench::Cpu;
@@ -68,6 +70,7 @@ struct Tally {
     int done = 0;     // got the right body
     int errors = 0;
     std::map<std::string, int> kinds;
+    std::vector<Instant> last_done;  // per node: when its last waiter got the right body
     void error(const std::string& kind) {
         ++errors;
         ++kinds[kind];
@@ -96,6 +99,30 @@ long count_waiters(const SocketAddress& at, Deadline d) {
     }
 }
 
+// The processes measured: the comet nodes (one without --nodes) and Redis.
+struct Servers {
+    std::vector<pid_t> nodes;  // empty: the server runs in this process
+    pid_t redis = -1;
+};
+
+// Their CPU seconds at one moment.
+struct CpuSample {
+    std::vector<Cpu> nodes;
+    Cpu redis;
+    Cpu total() const {
+        Cpu t;
+        for (const Cpu& c : nodes) t = {t.user + c.user, t.sys + c.sys};
+        return t;
+    }
+};
+
+CpuSample sample(const Servers& s) {
+    CpuSample out;
+    for (pid_t p : s.nodes) out.nodes.push_back(process_cpu(p));
+    out.redis = process_cpu(s.redis);
+    return out;
+}
+
 struct Phases {
     double to_all_waiting = 0, notify_to_done = 0, to_zero = 0, total = 0;
 };
@@ -105,7 +132,9 @@ struct Report {
     std::string server_label;
     Tally tally;
     Phases t;
+    std::vector<double> node_done;  // per node: seconds from the notify to its last waiter's body
     Cpu server_cpu, server_cpu_waiting, server_cpu_notify, client_cpu;
+    CpuSample at_start, at_waiting, before_notify, at_end;  // per node and Redis
     long rss_idle = 0, rss_parked = 0;
     long notify_body = -1;
     int server_exit = -1;
@@ -120,13 +149,22 @@ void progress(const Tally& t, int n, bool final) {
     std::fflush(stderr);
 }
 
-void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const std::function<void()>& after_waiting,
-                 pid_t server_pid) {
+// Waiter i goes to nodes[i % nodes.size()]; "all waiting" is every node
+// counting N (with --redis each counts the whole cluster); the notify goes
+// to the first node.
+void run_clients(const std::vector<SocketAddress>& nodes, const Options& opt, Report& rep,
+                 const std::function<void()>& after_waiting, const Servers& servers) {
+    const SocketAddress& first = nodes.front();
     Tally& tally = rep.tally;
     Deadline deadline = Deadline::after(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(opt.timeout)));
     WaitGroup all;
     Semaphore connecting(static_cast<std::size_t>(opt.max_connecting));
-    bool loopback4 = at.family() == AF_INET && at.host().rfind("127.", 0) == 0;
+    bool loopback4 = first.family() == AF_INET && first.host().rfind("127.", 0) == 0;
+    auto counts_are = [&](long n) {
+        for (const SocketAddress& a : nodes)
+            if (count_waiters(a, deadline) != n) return false;
+        return true;
+    };
     bool stop_ticker = false;
     auto ticker = go([&] {
         while (!stop_ticker) {
@@ -136,7 +174,8 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
     }, FiberOptions{"progress"});
 
     Instant t0 = Clock::now();
-    Cpu cpu0 = process_cpu(server_pid);
+    rep.at_start = sample(servers);
+    tally.last_done.assign(nodes.size(), Instant{});
     for (int i = 0; i < opt.n; ++i) {
         all.add();
         go([&, i] {
@@ -144,7 +183,7 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
             co.keep_alive = false;
             if (loopback4 && opt.sources > 0)
                 co.connect.source = *SocketAddress::ip("127.0.0." + std::to_string(2 + i % opt.sources), 0);
-            http::Client c(at, co);
+            http::Client c(nodes[static_cast<std::size_t>(i) % nodes.size()], co);
             http::Request req;
             req.target = "/wait";
             req.version_minor = 0;  // HTTP/1.0: a close-delimited answer, as in the seed
@@ -165,7 +204,10 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
                     auto body = c.read_body_all(deadline);
                     if (!body) tally.error("body: " + c.last_error());
                     else if (body.value != std::to_string(opt.n)) tally.error("wrong body '" + body.value.substr(0, 20) + "'");
-                    else ++tally.done;
+                    else {
+                        ++tally.done;
+                        tally.last_done[static_cast<std::size_t>(i) % nodes.size()] = Clock::now();
+                    }
                 }
             }
             if (holding) connecting.release();
@@ -177,19 +219,19 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
     // The controller: all waiting?
     long seen = -1;
     while (!deadline.expired()) {
-        seen = count_waiters(at, deadline);
-        if (seen == opt.n) break;
+        seen = count_waiters(first, deadline);
+        if (seen == opt.n && (nodes.size() == 1 || counts_are(opt.n))) break;
         if (tally.errors + tally.waiting >= opt.n && tally.errors > 0 && seen >= 0 && seen < opt.n) break;
         (void)sleep_for(std::chrono::milliseconds(10));
     }
     Instant t_waiting = Clock::now();
     rep.t.to_all_waiting = std::chrono::duration<double>(t_waiting - t0).count();
-    rep.server_cpu_waiting = process_cpu(server_pid) - cpu0;
+    rep.at_waiting = sample(servers);
     after_waiting();  // memory sample (after a short settle)
 
-    Cpu cpu_before_notify = process_cpu(server_pid);
+    rep.before_notify = sample(servers);
     Instant t_notify = Clock::now();
-    http::Client ctl(at, http::ClientOptions{{}, false, {}});
+    http::Client ctl(first, http::ClientOptions{{}, false, {}});
     int status = 0;
     std::string nb = body_of(ctl, "/notify", deadline, &status);
     try {
@@ -202,12 +244,16 @@ void run_clients(const SocketAddress& at, const Options& opt, Report& rep, const
     (void)all.wait(deadline);
     Instant t_done = Clock::now();
     rep.t.notify_to_done = std::chrono::duration<double>(t_done - t_notify).count();
-    while (!deadline.expired() && count_waiters(at, deadline) != 0) (void)sleep_for(std::chrono::milliseconds(10));
+    for (Instant t : tally.last_done)
+        rep.node_done.push_back(t == Instant{} ? -1 : std::chrono::duration<double>(t - t_notify).count());
+    while (!deadline.expired() && !counts_are(0)) (void)sleep_for(std::chrono::milliseconds(10));
     Instant t_zero = Clock::now();
     rep.t.to_zero = std::chrono::duration<double>(t_zero - t_done).count();
     rep.t.total = std::chrono::duration<double>(t_zero - t0).count();
-    rep.server_cpu_notify = process_cpu(server_pid) - cpu_before_notify;
-    rep.server_cpu = process_cpu(server_pid) - cpu0;
+    rep.at_end = sample(servers);
+    rep.server_cpu_waiting = rep.at_waiting.total() - rep.at_start.total();
+    rep.server_cpu_notify = rep.at_end.total() - rep.before_notify.total();
+    rep.server_cpu = rep.at_end.total() - rep.at_start.total();
     int missing = opt.n - tally.done - tally.errors;
     if (missing > 0) tally.error("no answer by the deadline (" + std::to_string(missing) + ")");
     stop_ticker = true;
@@ -253,6 +299,19 @@ void print_report(const Report& r) {
                     c.sys, c.total() > 0 ? 100 * c.user / c.total() : 0.0);
         std::printf(" %-34s %.3f s until all waiting, %.3f s for notify and after\n", "", r.server_cpu_waiting.total(),
                     r.server_cpu_notify.total());
+        if (o.nodes > 1 || o.redis) {
+            for (std::size_t k = 0; k < r.at_end.nodes.size(); ++k) {
+                Cpu all = r.at_end.nodes[k] - r.at_start.nodes[k];
+                Cpu notify = r.at_end.nodes[k] - r.before_notify.nodes[k];
+                std::printf(" %-34s %.3f s  (user %.3f + sys %.3f), %.3f s of it for notify and after; "
+                            "its last waiter done %.3f s after the notify\n",
+                            ("  node" + std::to_string(k) + (k == 0 ? " (notified)" : "")).c_str(), all.total(), all.user,
+                            all.sys, notify.total(), k < r.node_done.size() ? r.node_done[k] : -1.0);
+            }
+            Cpu redis = r.at_end.redis - r.at_start.redis;
+            std::printf(" %-34s %.3f s  (user %.3f + sys %.3f), %.3f s of it for notify and after\n", "redis-server CPU",
+                        redis.total(), redis.user, redis.sys, (r.at_end.redis - r.before_notify.redis).total());
+        }
         std::printf(" %-34s idle %.1f MiB, %d parked %.1f MiB\n", "server resident memory", r.rss_idle / 1024.0, o.n,
                     r.rss_parked / 1024.0);
         std::printf(" %-34s %.0f bytes (%.2f KiB)\n", "per parked connection",
@@ -286,6 +345,15 @@ nlohmann::json to_json(const Report& r) {
     j["server_rss_kib"] = {{"idle", r.rss_idle}, {"parked", r.rss_parked}};
     j["bytes_per_parked_connection"] = r.opt.n ? 1024.0 * (r.rss_parked - r.rss_idle) / r.opt.n : 0;
     j["client_cpu"] = {{"user", r.client_cpu.user}, {"sys", r.client_cpu.sys}};
+    if (r.opt.nodes > 1 || r.opt.redis) {
+        j["nodes"] = nlohmann::json::array();
+        for (std::size_t k = 0; k < r.at_end.nodes.size(); ++k)
+            j["nodes"].push_back({{"cpu", (r.at_end.nodes[k] - r.at_start.nodes[k]).total()},
+                                  {"last_done_after_notify", k < r.node_done.size() ? r.node_done[k] : -1.0},
+                                  {"cpu_notify_and_after", (r.at_end.nodes[k] - r.before_notify.nodes[k]).total()}});
+        j["redis_cpu"] = {{"total", (r.at_end.redis - r.at_start.redis).total()},
+                          {"notify_and_after", (r.at_end.redis - r.before_notify.redis).total()}};
+    }
     j["server_exit"] = r.server_exit;
     j["seed"] = {{"n", 10000}, {"total", kSeedTotal}, {"user", kSeedUser}, {"sys", kSeedSys}};
     return j;
@@ -309,6 +377,10 @@ int main(int argc, char** argv) {
     app.add_option("--threads", opt.threads, "threads of this build's comet server (0: one per CPU)")
         ->check(CLI::Range(0u, 1024u))
         ->capture_default_str();
+    app.add_option("--nodes", opt.nodes, "comet processes (with --redis), the clients spread over them")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    app.add_flag("--redis", opt.redis, "start a redis-server and run the comets as one cluster over it (comet --redis)");
     app.add_flag("--print-max-n", opt.print_max_n, "print the largest N the open-files limit allows, and exit");
     tendril::apps::parse_or_exit(app, argc, argv);
     ::signal(SIGPIPE, SIG_IGN);
@@ -328,9 +400,13 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    if (opt.threads != 1 && (opt.same_process || !opt.server_cmd.empty())) {
-        std::fprintf(stderr, "c10k: --threads is for this build's comet in its own process (not with --same-process "
-                             "or --server)\n");
+    if (opt.nodes > 1 && !opt.redis) {
+        std::fprintf(stderr, "c10k: --nodes needs --redis (the nodes count and notify together through Redis)\n");
+        return 2;
+    }
+    if ((opt.threads != 1 || opt.nodes > 1 || opt.redis) && (opt.same_process || !opt.server_cmd.empty())) {
+        std::fprintf(stderr, "c10k: --threads, --nodes and --redis are for this build's comet in its own process "
+                             "(not with --same-process or --server)\n");
         return 2;
     }
     Report rep;
@@ -338,40 +414,82 @@ int main(int argc, char** argv) {
     rep.same_process = opt.same_process;
     if (!opt.same_process) {
         std::string cmd = opt.server_cmd;
+        bench::ServerProcess redis;
+        if (opt.redis) {
+            std::string exe = bench::find_program("redis-server");
+            if (exe.empty()) {
+                std::fprintf(stderr, "c10k: --redis needs redis-server (Debian: redis-server; `make deps-bench`)\n");
+                return 2;
+            }
+            SocketAddress at = *SocketAddress::ip("127.0.0.1", bench::free_port());
+            try {
+                redis = bench::ServerProcess::start_listening_on(
+                    {.argv = {exe, "--port", std::to_string(at.port()), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"},
+                     .grace = std::chrono::seconds(5),
+                     .die_with_parent = true,
+                     .name = "redis-server"},
+                    at);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "c10k: %s\n", e.what());
+                return 1;
+            }
+        }
         if (cmd.empty()) {
             unsigned threads = opt.threads ? opt.threads : cpu_count();
             std::string exe = bench::self_exe();
             cmd = exe.substr(0, exe.rfind('/')) + "/../apps/comet --port 0 --quiet --threads " + std::to_string(threads);
+            std::string nodes = opt.nodes > 1 || opt.redis
+                                    ? " x " + std::to_string(opt.nodes) + (opt.nodes == 1 ? " node" : " nodes") +
+                                          (opt.redis ? " over Redis" : "")
+                                    : "";
             rep.server_label = opt.label.empty()
                                    ? "tendril comet (" + std::to_string(threads) + (threads == 1 ? " thread, " : " threads, ") +
-                                         std::string(Scheduler::poller_backend()) + ")"
+                                         std::string(Scheduler::poller_backend()) + ")" + nodes
                                    : opt.label;
         } else {
             rep.server_label = opt.label.empty() ? cmd : opt.label;
         }
-        bench::ServerProcess server;
-        try {
-            // `exec`: the shell becomes the server, so that its pid is the one measured and signalled.
-            server = bench::ServerProcess::start({.argv = {"/bin/sh", "-c", "exec " + cmd},
-                                                  .announce = "listening on http://",
-                                                  .startup = std::chrono::seconds(20),
-                                                  .grace = std::chrono::seconds(10),
-                                                  .own_process_group = true});
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "c10k: %s\n  command: %s\n", e.what(), cmd.c_str());
-            return 1;
+        std::vector<bench::ServerProcess> nodes;
+        Servers servers;
+        std::vector<SocketAddress> addresses;
+        for (int k = 0; k < opt.nodes; ++k) {
+            std::string node_cmd = cmd;
+            if (opt.redis)
+                node_cmd += " --redis " + redis.address.to_string() + " --node node" + std::to_string(k);
+            try {
+                // `exec`: the shell becomes the server, so that its pid is the one measured and signalled.
+                nodes.push_back(bench::ServerProcess::start({.argv = {"/bin/sh", "-c", "exec " + node_cmd},
+                                                             .announce = "listening on http://",
+                                                             .startup = std::chrono::seconds(20),
+                                                             .grace = std::chrono::seconds(10),
+                                                             .own_process_group = true}));
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "c10k: %s\n  command: %s\n", e.what(), node_cmd.c_str());
+                for (auto& n : nodes) n.stop();
+                redis.stop();
+                return 1;
+            }
+            servers.nodes.push_back(nodes.back().pid);
+            addresses.push_back(nodes.back().address);
         }
-        ::usleep(200000);  // let the server settle before measuring its idle state
-        rep.rss_idle = rss_kib(server.pid);
+        servers.redis = redis.pid;
+        ::usleep(200000);  // let the servers settle before measuring their idle state
+        for (pid_t p : servers.nodes) rep.rss_idle += rss_kib(p);
         Cpu c0 = self_cpu();
         run([&] {
-            run_clients(server.address, opt, rep, [&] {
+            run_clients(addresses, opt, rep, [&] {
                 (void)sleep_for(std::chrono::milliseconds(300));  // parked stacks get compacted after 20 ms
-                rep.rss_parked = rss_kib(server.pid);
-            }, server.pid);
+                for (pid_t p : servers.nodes) rep.rss_parked += rss_kib(p);
+            }, servers);
         });
         rep.client_cpu = self_cpu() - c0;
-        rep.server_exit = server.stop();
+        rep.server_exit = 0;
+        for (auto& n : nodes) {
+            int st = n.stop();
+            if (st != 0) rep.server_exit = st;
+        }
+        redis.stop();
     } else {
         rep.server_label = opt.label.empty() ? "tendril comet in this process and thread" : opt.label;
         Cpu c0 = self_cpu();
@@ -389,10 +507,10 @@ int main(int argc, char** argv) {
             }, cfg);
             auto srv = go([&] { server.serve_forever(); }, FiberOptions{"server"});
             rep.rss_idle = rss_kib(::getpid());
-            run_clients(server.server_address(), opt, rep, [&] {
+            run_clients({server.server_address()}, opt, rep, [&] {
                 (void)sleep_for(std::chrono::milliseconds(300));
                 rep.rss_parked = rss_kib(::getpid());
-            }, -1);
+            }, Servers{});
             server.shutdown(Deadline::after(std::chrono::seconds(5)));
             (void)srv.join();
         });

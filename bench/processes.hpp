@@ -7,7 +7,9 @@
 
 #include <tendril/net/address.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -109,6 +112,30 @@ inline std::string self_exe() {
     return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
 }
 
+// A program's path from $PATH ("" when it is not there).
+inline std::string find_program(const std::string& name) {
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(path ? path : "/usr/bin:/bin");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        std::string p = (dir.empty() ? "." : dir) + "/" + name;
+        if (::access(p.c_str(), X_OK) == 0) return p;
+    }
+    return "";
+}
+
+// A loopback TCP port nothing listens on right now (for a server that
+// cannot pick its own, like redis-server).
+inline std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    auto a = tendril::SocketAddress::ip("127.0.0.1", 0);
+    tendril::SocketAddress bound;
+    *bound.length_ptr() = tendril::SocketAddress::capacity();
+    if (fd < 0 || !a || ::bind(fd, a->get(), a->length()) != 0 || ::getsockname(fd, bound.get(), bound.length_ptr()) != 0)
+        throw std::runtime_error("no free loopback port");
+    ::close(fd);
+    return bound.port();
+}
+
 // --- the server under test in a child process -------------------------------------
 
 // A server that picks a free port says which on its first line,
@@ -131,33 +158,10 @@ struct ServerProcess {
 
     // Throws std::runtime_error, the child stopped, if it does not say where it listens.
     static ServerProcess start(const ServerCommand& cmd) {
-        ServerProcess s;
-        s.grace = cmd.grace;
-        s.own_process_group = cmd.own_process_group;
-        std::vector<char*> argv;  // built before fork: the child only execs
-        for (const std::string& a : cmd.argv) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        int out[2];
-        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-        std::fflush(nullptr);  // or the child would write our buffered output again
-        s.pid = ::fork();
-        if (s.pid < 0) {
-            ::close(out[0]);
-            ::close(out[1]);
-            throw std::runtime_error("fork failed");
-        }
-        if (s.pid == 0) {
-            if (cmd.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (cmd.own_process_group) ::setpgid(0, 0);
-            ::dup2(out[1], 1);
-            ::close(out[0]);
-            ::close(out[1]);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
-        }
-        ::close(out[1]);
-        std::string line = read_first_line(out[0], cmd.startup);
-        ::close(out[0]);
+        int out = -1;
+        ServerProcess s = spawn(cmd, &out);
+        std::string line = read_first_line(out, cmd.startup);
+        ::close(out);
         std::optional<tendril::SocketAddress> a;
         if (line.rfind(cmd.announce, 0) == 0) a = tendril::SocketAddress::parse(line.substr(cmd.announce.size()));
         if (!a) {
@@ -168,6 +172,63 @@ struct ServerProcess {
         return s;
     }
 
+    // For a server that announces nothing (redis-server): started once a
+    // TCP connect to `at` succeeds. Its stdout goes to /dev/null.
+    static ServerProcess start_listening_on(const ServerCommand& cmd, const tendril::SocketAddress& at) {
+        ServerProcess s = spawn(cmd, nullptr);
+        s.address = at;
+        auto deadline = std::chrono::steady_clock::now() + cmd.startup;
+        while (std::chrono::steady_clock::now() < deadline) {
+            int fd = ::socket(at.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+            bool up = fd >= 0 && ::connect(fd, at.get(), at.length()) == 0;
+            if (fd >= 0) ::close(fd);
+            if (up) return s;
+            int status = 0;
+            if (::waitpid(s.pid, &status, WNOHANG) == s.pid) {
+                s.pid = -1;
+                throw std::runtime_error(cmd.name + " exited before it listened on " + at.to_string());
+            }
+            ::usleep(20000);
+        }
+        s.stop();
+        throw std::runtime_error(cmd.name + " did not listen on " + at.to_string() + " in time");
+    }
+
+private:
+    // fork and exec; `out`: a pipe for the child's stdout (read end
+    // returned), or null for /dev/null.
+    static ServerProcess spawn(const ServerCommand& cmd, int* out_fd) {
+        ServerProcess s;
+        s.grace = cmd.grace;
+        s.own_process_group = cmd.own_process_group;
+        std::vector<char*> argv;  // built before fork: the child only execs
+        for (const std::string& a : cmd.argv) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        int out[2] = {-1, -1};
+        if (out_fd && ::pipe(out) != 0) throw std::runtime_error("pipe failed");
+        if (!out_fd && (out[1] = ::open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) throw std::runtime_error("no /dev/null");
+        std::fflush(nullptr);  // or the child would write our buffered output again
+        s.pid = ::fork();
+        if (s.pid < 0) {
+            if (out[0] >= 0) ::close(out[0]);
+            ::close(out[1]);
+            throw std::runtime_error("fork failed");
+        }
+        if (s.pid == 0) {
+            if (cmd.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (cmd.own_process_group) ::setpgid(0, 0);
+            ::dup2(out[1], 1);
+            if (out[0] >= 0) ::close(out[0]);
+            ::close(out[1]);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        if (out_fd) *out_fd = out[0];
+        return s;
+    }
+
+public:
     // SIGTERM, up to `grace` for a graceful exit, then SIGKILL. Returns the
     // exit status (128 + signal if a signal ended it; 137 if we had to kill it).
     int stop() {

@@ -52,14 +52,21 @@ public:
         list_.remove(w);
         count_.store(list_.size(), std::memory_order_relaxed);
     }
-    // Deliver n = the number of waiters to each of them; they leave the list.
-    // A waiter on another thread gets n with its wake-up (batched per thread).
-    std::size_t notify() {
+    // Deliver n = the number of waiters (plus `elsewhere`, those of other
+    // nodes of a cluster) to each of them; they leave the list. A waiter on
+    // another thread gets n with its wake-up (batched per thread).
+    std::size_t notify(std::size_t elsewhere = 0) {
         std::lock_guard<std::mutex> lock(mutex_);
-        std::size_t n = list_.size();
-        while (Waiter* w = list_.pop_front()) (void)w->channel.try_send(static_cast<int>(n));
-        count_.store(0, std::memory_order_relaxed);
+        std::size_t n = list_.size() + elsewhere;
+        wake(n);
         return n;
+    }
+    // Another node's notify: deliver its n; returns how many were woken here.
+    std::size_t deliver(std::size_t n) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::size_t woken = list_.size();
+        wake(n);
+        return woken;
     }
     // Shutting down: wake every waiter with a closed channel.
     void release_all() {
@@ -71,22 +78,45 @@ public:
     std::size_t count() const { return count_.load(std::memory_order_relaxed); }
 
 private:
+    void wake(std::size_t n) {
+        while (Waiter* w = list_.pop_front()) (void)w->channel.try_send(static_cast<int>(n));
+        count_.store(0, std::memory_order_relaxed);
+    }
+
     std::mutex mutex_;
     tendril::IntrusiveList<Waiter, &Waiter::hook> list_;
     std::atomic<std::size_t> count_{0};
     bool released_ = false;
 };
 
+// What a handler asks of the other nodes (cluster.hpp; none without --redis).
+class ClusterLink {
+public:
+    // n, and whether the other nodes took part; when they could not, why.
+    struct Answer {
+        std::size_t n = 0;
+        bool complete = true;
+        std::string why;
+    };
+    virtual ~ClusterLink() = default;
+    virtual Answer count() = 0;   // waiters of every node
+    virtual Answer notify() = 0;  // wake every node's waiters with the cluster's n
+};
+
 class CometHandler : public BaseHTTPRequestHandler {
 public:
-    explicit CometHandler(Waiters& waiters) : waiters_(waiters) {}
+    explicit CometHandler(Waiters& waiters, ClusterLink* cluster = nullptr) : waiters_(waiters), cluster_(cluster) {}
 
     void do_GET() override {
         std::string_view route = http::target_path(path);
         if (route == "/wait") return wait();
-        if (route == "/notify") return text(std::to_string(waiters_.notify()));
+        if (route == "/notify") {
+            if (!cluster_) return text(std::to_string(waiters_.notify()));
+            return clustered(cluster_->notify(), 503);
+        }
         if (route == "/app") return page();
-        text(std::to_string(waiters_.count()));
+        if (!cluster_) return text(std::to_string(waiters_.count()));
+        clustered(cluster_->count(), 200);
     }
 
 private:
@@ -114,15 +144,27 @@ private:
         abort_connection();
     }
 
-    void text(std::string body) {
-        http::Response r(200, std::move(body), "text/plain");
+    void text(std::string body, int status = 200, std::string_view degraded = {}) {
+        http::Response r(status, std::move(body), "text/plain");
         r.headers.add("Cache-Control", "no-store");
+        if (!degraded.empty()) {
+            // n covers this node only: say so, and why, without changing the body's form.
+            r.headers.add("X-Comet-Cluster", "unavailable");
+            r.headers.add("X-Comet-Cluster-Error", std::string(degraded));
+            if (status == 503) r.headers.add("Retry-After", "1");
+        }
         send(r);
+    }
+
+    void clustered(const ClusterLink::Answer& a, int status_if_degraded) {
+        if (a.complete) return text(std::to_string(a.n));
+        text(std::to_string(a.n), status_if_degraded, a.why);
     }
 
     void page() { send(http::Response(200, std::string(kAppPage, sizeof kAppPage - 1), "text/html; charset=utf-8")); }
 
     Waiters& waiters_;
+    ClusterLink* cluster_;
 };
 
 }  // namespace comet

@@ -118,12 +118,20 @@ inline std::vector<int> bind_or_exit(const std::string& name, const CommonOption
     return fds;
 }
 
+// What an app does around its servers, on thread 0: `start` once every
+// thread has its server and before the "listening on" line (comet joins its
+// cluster there); `before_stop` once, when SIGINT or SIGTERM arrives, before
+// the servers stop (comet releases its parked waiters there).
+struct Lifecycle {
+    std::function<void()> start;
+    std::function<void()> before_stop;
+};
+
 // Run the app: bind, start a server on each of --threads threads, announce
 // the one "listening on" line once all of them accept, serve until SIGINT
-// or SIGTERM, then stop every server gracefully. before_stop runs first, once
-// (the comet app releases its parked waiters there).
+// or SIGTERM, then stop every server gracefully.
 inline void run_servers(const std::string& name, const CommonOptions& o, MakeServer make_server,
-                        std::function<void()> before_stop = nullptr) {
+                        Lifecycle lifecycle = {}) {
     unsigned n = o.threads ? o.threads : cpu_count();
     std::vector<int> fds;
     // Shared: the posted shutdown() may still be returning when serve_forever()
@@ -153,12 +161,13 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
         serving.done();
         if (index == 0) {
             (void)serving.wait();
+            if (lifecycle.start) lifecycle.start();
             SocketAddress at = server->server_address();
             std::printf("listening on http://%s\n", at.to_string().c_str());
             std::fflush(stdout);
             go([&, signals] {
                 (void)signals->wait();
-                if (before_stop) before_stop();
+                if (lifecycle.before_stop) lifecycle.before_stop();
                 // Each server belongs to its thread: the stop is posted there.
                 for (unsigned i = 0; i < n; ++i)
                     ThreadGroup::current()->post_to(i, [server = servers[i], grace] {
