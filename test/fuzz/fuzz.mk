@@ -35,7 +35,7 @@ FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/bin/%)
 
 # The library for Linux (epoll, sendfile, openat2), whatever POLLER says.
 FUZZ_LIB_SRCS := $(filter-out %_epoll.cpp %_kqueue.cpp %_linux.cpp %_bsd.cpp %_generic.cpp, \
-                   $(wildcard core/*.cpp sched/*.cpp net/*.cpp http/*.cpp)) \
+                   $(wildcard core/*.cpp sched/*.cpp net/*.cpp net/redis/*.cpp http/*.cpp)) \
                  sched/poller_epoll.cpp net/sendfile_linux.cpp core/open_beneath_linux.cpp
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.cpp=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_LIB      := $(FUZZ_BUILD)/libtendril.a
@@ -43,7 +43,7 @@ FUZZ_LIB      := $(FUZZ_BUILD)/libtendril.a
 FUZZ_CPPFLAGS := -I$(FUZZ_BUILD)/include -MMD -MP
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g -Wall -Wextra -pthread -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_SAN      := fuzzer-no-link,address,undefined
-FUZZ_LDLIBS   := -lboost_context -lhttp_parser -lxxhash -lcrypto
+FUZZ_LDLIBS   := -lboost_context -lhttp_parser -lxxhash -lcrypto -lhiredis
 # The target mains are built and linked with libFuzzer's main.
 $(FUZZ_BUILD)/obj/$(FUZZ_DIR)/%.o: FUZZ_SAN := fuzzer,address,undefined
 

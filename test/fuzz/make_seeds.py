@@ -142,6 +142,18 @@ CONNECTION = [
     b"PROPFIND /dav HTTP/1.1\r\nHost: x\r\n\r\nDELETE /x HTTP/1.1\r\nHost: x\r\n\r\n",
 ]
 
+# What a Redis server sends: every RESP2 type, nesting, pub/sub messages,
+# binary bulk strings, and a few malformed replies.
+REDIS_REPLIES = [
+    b"+OK\r\n", b"-ERR unknown command 'x'\r\n", b":0\r\n:-42\r\n:9223372036854775807\r\n",
+    b"$5\r\nhello\r\n", b"$0\r\n\r\n", b"$-1\r\n", b"*-1\r\n", b"*0\r\n",
+    b"$4\r\na\r\nb\r\n", b"$3\r\n\x00\xff\x80\r\n",
+    b"*3\r\n$7\r\nmessage\r\n$12\r\ncomet:notify\r\n$7\r\nnode0 5\r\n",
+    b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n",
+    b"*2\r\n*2\r\n:1\r\n$1\r\na\r\n*1\r\n*0\r\n+PONG\r\n",
+    b"?bad\r\n", b"$5\r\nhelloXX", b":12x\r\n", b"$abc\r\n", b"*2\r\n:1\r\n",
+]
+
 CORPORA = {
     "fuzz_request_parser": REQUESTS + [b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + c
                                        for c in CHUNKED[:6]],
@@ -149,6 +161,7 @@ CORPORA = {
     "fuzz_range": RANGES,
     "fuzz_file_path": PATHS,
     "fuzz_connection": CONNECTION,
+    "fuzz_redis_reply": REDIS_REPLIES,
 }
 
 
