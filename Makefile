@@ -5,7 +5,7 @@
 #   make check           the suite once, in this build (SAN=address,undefined for sanitizers;
 #                        SAN=thread: the cross-thread unit tests under ThreadSanitizer)
 #   make c10k            the c10k comet benchmark (the main job)
-#   make bench           build the benchmarks; make bench-micro / bench-peers / bench-multicore / bench-cluster run them
+#   make bench           build the benchmarks; make bench-micro / bench-peers / bench-multicore / bench-cluster / bench-tls run them
 #   make install PREFIX=/usr/local
 #   make POLLER=kqueue   the kqueue backend (on Linux: against libkqueue, KQUEUE_PREFIX=...)
 SHELL := /bin/bash
@@ -26,7 +26,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 # --- flags -------------------------------------------------------------------
 CPPFLAGS_ALL := -I$(BUILD)/include -MMD -MP
 CXXFLAGS_ALL := -std=c++20 -O2 -g -Wall -Wextra -pthread $(CXXFLAGS)
-LDLIBS_LIB   := -lboost_context -lhttp_parser -lxxhash -lcrypto -lhiredis
+LDLIBS_LIB   := -lboost_context -lhttp_parser -lxxhash -lssl -lcrypto -lhiredis
 LDFLAGS_ALL  := -pthread $(LDFLAGS)
 
 ifneq ($(SAN),)
@@ -188,10 +188,15 @@ test: deps-test
 	@python3 test/ci.py --make "$(MAKE)" --jobs $(JOBS)
 
 # --- benchmarks --------------------------------------------------------------
-.PHONY: c10k bench-micro bench-peers bench-multicore bench-cluster
+.PHONY: c10k bench-micro bench-peers bench-multicore bench-cluster bench-tls
 C10K_ARGS ?=
 c10k: deps-build $(if $(findstring --redis,$(C10K_ARGS)),deps-redis) lib apps bench
 	$(BUILD)/bench/c10k $(C10K_ARGS)
+
+# HTTPS beside nginx with TLS (same certificate): /plaintext, handshakes, a
+# 1 GiB download (bench/TLS.md).
+bench-tls: deps-bench lib apps bench
+	python3 bench/tls.py --build $(BUILD)
 
 # comet --redis: N = 15,000 waiters over 3 comet processes and one
 # redis-server, then the same N on one comet, in the same run.

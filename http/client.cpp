@@ -39,6 +39,15 @@ Status Client::ensure_connected(Deadline deadline) {
     if (!s) return fail(s.status, s.error, "connect to " + server_.to_string() + ": " + reason(s.status, s.error));
     sock_ = std::move(s.value);
     eof_ = false;
+    if (options_.tls) {
+        std::string why;
+        std::string name = options_.server_name.empty() ? server_.host() : options_.server_name;
+        Status st = sock_.start_tls(options_.tls, deadline, name, &why);
+        if (st != Status::ok) {
+            sock_.close();
+            return fail(st, 0, "TLS with " + server_.to_string() + ": " + why);
+        }
+    }
     return Status::ok;
 }
 

@@ -20,6 +20,7 @@
 #include "tendril/http/response_parser.hpp"
 #include "tendril/net/socket.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,11 @@ struct ClientOptions {
     ConnectOptions connect{};
     bool keep_alive = true;
     std::string host_header;  // default: the address as host:port
+    // HTTPS: a client context (TlsContext::client()), and the name the
+    // server's certificate must carry, also sent as SNI (default: the
+    // address's host).
+    std::shared_ptr<TlsContext> tls;
+    std::string server_name;
 };
 
 class Client {

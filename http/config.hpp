@@ -4,8 +4,10 @@
 
 #include "tendril/core/time.hpp"
 #include "tendril/http/request_parser.hpp"
+#include "tendril/net/tls_context.hpp"
 
 #include <cstddef>
+#include <memory>
 
 namespace tendril::http {
 
@@ -42,6 +44,9 @@ struct ServerConfig {
     bool access_log = true;
     // Unread request body drained after a response to keep the connection.
     std::size_t drain_limit = 256 * 1024;
+    // HTTPS: every connection starts with a TLS handshake, which must end
+    // within header_timeout (a server context: TlsContext::server()).
+    std::shared_ptr<TlsContext> tls;
 };
 
 }  // namespace tendril::http

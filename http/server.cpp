@@ -1,7 +1,10 @@
 // BaseHTTPServer (see server.hpp).
 #include "tendril/http/server.hpp"
 
+#include "tendril/core/log.hpp"
 #include "tendril/sched/scheduler.hpp"
+
+#include <sys/socket.h>
 
 #include <cstring>
 
@@ -25,7 +28,56 @@ BaseHTTPServer::~BaseHTTPServer() = default;
 
 void BaseHTTPServer::serve_forever() { tcp_.serve_forever(); }
 
+// The TLS handshake of an HTTPS connection, within the header timeout. A
+// plaintext request (a TLS record starts with 0x16, an HTTP method with a
+// letter) gets a plaintext 400 that says what happened, as Go answers it.
+// Failures are logged as Go logs them ("TLS handshake error from ...").
+bool BaseHTTPServer::start_tls(Socket& sock, const SocketAddress& peer) {
+    Deadline deadline = Deadline::after(config_.header_timeout);
+    unsigned char first = 0;
+    Status why = Status::ok;
+    ssize_t n = sock.fd().until_ready(
+        PollFd::Direction::read, [&] { return ::recv(sock.native(), &first, 1, MSG_PEEK); }, deadline, &why);
+    int peek_errno = errno;
+    if (n == 1 && first >= 'A' && first <= 'Z') {
+        static constexpr std::string_view kPlain =
+            "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+            "Client sent an HTTP request to an HTTPS server.\n";
+        // Read what the client sent first: closing with unread bytes would
+        // reset the connection and lose the answer.
+        char sink[4096];
+        Deadline linger = Deadline::after(std::chrono::seconds(1));
+        (void)sock.read_some(sink, sizeof sink, linger);
+        (void)sock.write_all(kPlain, linger);
+        (void)sock.shutdown_write();
+        while (sock.read_some(sink, sizeof sink, linger).ok()) {
+        }
+        log(LogLevel::warning, "http: TLS handshake error from %s: client sent an HTTP request to an HTTPS server",
+            peer.to_string().c_str());
+        return false;
+    }
+    if (n != 1) {
+        if (n == 0 || why == Status::cancelled || why == Status::closed) return false;  // gone, or shutting down
+        if (why == Status::timeout)
+            log(LogLevel::warning, "http: TLS handshake error from %s: timeout: no handshake within %.3g s",
+                peer.to_string().c_str(), std::chrono::duration<double>(config_.header_timeout).count());
+        else
+            log(LogLevel::warning, "http: TLS handshake error from %s: %s", peer.to_string().c_str(),
+                describe(why, peek_errno).c_str());
+        return false;
+    }
+    std::string error;
+    Status st = sock.start_tls(config_.tls, deadline, {}, &error);
+    if (st != Status::ok) {
+        if (st != Status::cancelled)
+            log(LogLevel::warning, "http: TLS handshake error from %s: %s", peer.to_string().c_str(), error.c_str());
+        return false;
+    }
+    return true;
+}
+
 void BaseHTTPServer::serve_connection(Socket& sock, const SocketAddress& peer, TcpServer::Connection& conn) {
+    if (config_.tls && !start_tls(sock, peer)) return;
     std::unique_ptr<BaseHTTPRequestHandler> h = make_handler();
     h->attach(&sock, peer, this, &config_, body_policy());
     // The connection list is TcpServer's; the handler rides on its entry.

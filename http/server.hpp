@@ -55,6 +55,7 @@ protected:
 
 private:
     void serve_connection(Socket& sock, const SocketAddress& peer, TcpServer::Connection& conn);
+    bool start_tls(Socket& sock, const SocketAddress& peer);
     ServerConfig config_;
     TcpServer tcp_;  // its connection list is the live set of handlers too
 };

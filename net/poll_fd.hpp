@@ -90,8 +90,12 @@ public:
     template <class Call>
     ssize_t until_ready(Direction dir, Call&& call, Deadline deadline, Status* why);
 
-private:
+    // False once a call found the direction drained (EAGAIN, a short
+    // read or write) and no edge has come since: a syscall now would only
+    // return EAGAIN. For code that calls the kernel itself (TLS's BIO).
     bool maybe_ready(Direction dir) const;
+
+private:
     Status wait(Direction dir, Deadline deadline);
     // restore(): bring back the compacted stacks the buffers lie on (EFAULT).
     template <class Call, class Restore>

@@ -112,11 +112,27 @@ std::pair<Socket, Socket> Socket::pair() {
     return {Socket::adopt(sv[0]), Socket::adopt(sv[1])};
 }
 
+Status Socket::start_tls(std::shared_ptr<TlsContext> context, Deadline deadline, std::string_view server_name,
+                         std::string* why) {
+    if (!fd_.is_open()) {
+        if (why) *why = "tls: the socket is closed";
+        return Status::closed;
+    }
+    auto session = std::make_unique<TlsSession>(std::move(context), fd_.fd());
+    Status st = session->handshake(fd_, server_name, deadline);
+    if (st != Status::ok) {
+        if (why) *why = session->last_error().empty() ? "tls: handshake: " + describe(st, 0) : session->last_error();
+        return st;
+    }
+    tls_ = std::move(session);
+    return Status::ok;
+}
+
 IoResult Socket::read_exact(void* buf, std::size_t n, Deadline deadline) {
     char* p = static_cast<char*>(buf);
     std::size_t got = 0;
     while (got < n) {
-        IoResult r = fd_.read(p + got, n - got, deadline);
+        IoResult r = read_some(p + got, n - got, deadline);
         if (!r) return {got, r.status, r.error};
         got += r.n;
     }
@@ -124,6 +140,7 @@ IoResult Socket::read_exact(void* buf, std::size_t n, Deadline deadline) {
 }
 
 IoResult Socket::sendfile(int file_fd, off_t offset, std::size_t count, Deadline deadline) {
+    if (tls_) return tls_->sendfile(fd_, file_fd, offset, count, deadline);
     std::size_t sent = 0;
     while (sent < count) {
         Status why;
@@ -145,6 +162,7 @@ IoResult Socket::sendfile(int file_fd, off_t offset, std::size_t count, Deadline
 }
 
 Status Socket::shutdown_write() {
+    if (tls_) (void)tls_->shutdown(fd_, Deadline::after(std::chrono::milliseconds(200)));
     return ::shutdown(fd_.fd(), SHUT_WR) == 0 ? Status::ok : Status::error;
 }
 

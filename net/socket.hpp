@@ -10,9 +10,12 @@
 #include "tendril/core/time.hpp"
 #include "tendril/net/address.hpp"
 #include "tendril/net/poll_fd.hpp"
+#include "tendril/net/tls_session.hpp"
 
 #include <sys/uio.h>
 
+#include <memory>
+#include <string>
 #include <string_view>
 
 namespace tendril {
@@ -40,29 +43,46 @@ public:
     // A connected pair of Unix sockets (tests, in-process plumbing).
     static std::pair<Socket, Socket> pair();
 
+    // --- TLS -----------------------------------------------------------------------
+    // Run the TLS handshake on this connected socket (the context says
+    // which side we are); from then on every read and write below goes
+    // through TLS. server_name: the client's SNI and the name the server's
+    // certificate must carry. On failure *why (if given) says why.
+    [[nodiscard]] Status start_tls(std::shared_ptr<TlsContext> context, Deadline deadline = {},
+                                   std::string_view server_name = {}, std::string* why = nullptr);
+    bool is_tls() const { return tls_ != nullptr; }
+    TlsSession* tls() { return tls_.get(); }
+
     IoResult read_some(void* buf, std::size_t n, Deadline deadline = {}) {
+        if (tls_) [[unlikely]] return tls_->read(fd_, buf, n, deadline);
         return fd_.read(buf, n, deadline);
     }
     IoResult write_some(const void* buf, std::size_t n, Deadline deadline = {}) {
+        if (tls_) [[unlikely]] return tls_->write_some(fd_, buf, n, deadline);
         return fd_.write(buf, n, deadline);
     }
     // All n bytes, or eof/timeout/... with n = what arrived.
     IoResult read_exact(void* buf, std::size_t n, Deadline deadline = {});
     IoResult write_all(const void* buf, std::size_t n, Deadline deadline = {}) {
+        if (tls_) [[unlikely]] return tls_->write_all(fd_, buf, n, deadline);
         return fd_.write_all(buf, n, deadline);
     }
-    IoResult write_all(std::string_view s, Deadline deadline = {}) {
-        return fd_.write_all(s.data(), s.size(), deadline);
-    }
+    IoResult write_all(std::string_view s, Deadline deadline = {}) { return write_all(s.data(), s.size(), deadline); }
     // Gathered write of everything (iov is modified).
     IoResult writev(iovec* iov, int count, Deadline deadline = {}) {
+        if (tls_) [[unlikely]] return tls_->writev_all(fd_, iov, count, deadline);
         return fd_.writev_all(iov, count, deadline);
     }
-    // count bytes of file_fd from offset, by sendfile(2): no user buffer.
+    // count bytes of file_fd from offset, by sendfile(2): no user buffer
+    // (with TLS: by kTLS where the kernel has it, else through a buffer).
     IoResult sendfile(int file_fd, off_t offset, std::size_t count, Deadline deadline = {});
 
+    // With TLS, a close_notify first (within a short deadline).
     Status shutdown_write();
-    void close() { fd_.close(); }
+    void close() {
+        tls_.reset();
+        fd_.close();
+    }
     bool is_open() const { return fd_.is_open(); }
     explicit operator bool() const { return is_open(); }
 
@@ -85,6 +105,7 @@ public:
 
 private:
     PollFd fd_;
+    std::unique_ptr<TlsSession> tls_;  // after fd_: destroyed before it
 };
 
 }  // namespace tendril

@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 
-LISTENING = re.compile(r"listening on http://(\S+):(\d+)")
+LISTENING = re.compile(r"listening on https?://(\S+):(\d+)")
 
 
 class StartError(RuntimeError):

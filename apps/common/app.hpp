@@ -38,6 +38,9 @@ struct CommonOptions {
     double header_timeout_seconds = 10;
     unsigned threads = 1;          // 0: one per CPU
     bool shared_listener = false;  // one listening socket for all threads instead of SO_REUSEPORT
+    // HTTPS: certificate chains and their keys, pairwise; the first is the
+    // default, the others are picked by the client's SNI.
+    std::vector<std::string> tls_certs, tls_keys;
 };
 
 inline void add_common_options(CLI::App& app, CommonOptions& o) {
@@ -58,6 +61,27 @@ inline void add_common_options(CLI::App& app, CommonOptions& o) {
         ->capture_default_str();
     app.add_flag("--shared-listener", o.shared_listener,
                  "with --threads: all threads accept from one socket (default: one SO_REUSEPORT socket each)");
+    app.add_option("--tls-cert", o.tls_certs,
+                   "serve HTTPS with this certificate chain (PEM, leaf first); repeat with --tls-key for SNI");
+    app.add_option("--tls-key", o.tls_keys, "the private key (PEM) of the --tls-cert given in the same position");
+}
+
+// The server's TLS context from --tls-cert/--tls-key, or null without them;
+// a missing or unusable file is a usage error: message, exit 2.
+inline std::shared_ptr<TlsContext> tls_or_exit(const std::string& name, const CommonOptions& o) {
+    if (o.tls_certs.empty() && o.tls_keys.empty()) return nullptr;
+    auto fail = [&](const std::string& why) {
+        std::cerr << name << ": " << why << std::endl;
+        std::exit(2);
+    };
+    if (o.tls_certs.size() != o.tls_keys.size())
+        fail("--tls-cert and --tls-key come in pairs (" + std::to_string(o.tls_certs.size()) + " certificates, " +
+             std::to_string(o.tls_keys.size()) + " keys)");
+    auto made = TlsContext::server(o.tls_certs[0], o.tls_keys[0]);
+    if (!made) fail(made.error);
+    for (std::size_t i = 1; i < o.tls_certs.size(); ++i)
+        if (std::string why = made->add_certificate(o.tls_certs[i], o.tls_keys[i]); !why.empty()) fail(why);
+    return made.context;
 }
 
 // Parse argv; --help prints usage and exits 0, a bad flag or value exits 2.
@@ -133,6 +157,7 @@ struct Lifecycle {
 inline void run_servers(const std::string& name, const CommonOptions& o, MakeServer make_server,
                         Lifecycle lifecycle = {}) {
     unsigned n = o.threads ? o.threads : cpu_count();
+    std::shared_ptr<TlsContext> tls = tls_or_exit(name, o);
     std::vector<int> fds;
     // Shared: the posted shutdown() may still be returning when serve_forever()
     // has (both are fibers of the server's thread); the last one to let go
@@ -155,6 +180,7 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
         }
         std::shared_ptr<http::BaseHTTPServer> server = make_server(Listener::adopt(fds[index]));
         server->config().access_log = !o.quiet;
+        server->config().tls = tls;
         server->config().header_timeout =
             std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.header_timeout_seconds));
         servers[index] = server;
@@ -163,7 +189,7 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
             (void)serving.wait();
             if (lifecycle.start) lifecycle.start();
             SocketAddress at = server->server_address();
-            std::printf("listening on http://%s\n", at.to_string().c_str());
+            std::printf("listening on %s://%s\n", tls ? "https" : "http", at.to_string().c_str());
             std::fflush(stdout);
             go([&, signals] {
                 (void)signals->wait();

@@ -43,7 +43,7 @@ FUZZ_LIB      := $(FUZZ_BUILD)/libtendril.a
 FUZZ_CPPFLAGS := -I$(FUZZ_BUILD)/include -MMD -MP
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g -Wall -Wextra -pthread -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_SAN      := fuzzer-no-link,address,undefined
-FUZZ_LDLIBS   := -lboost_context -lhttp_parser -lxxhash -lcrypto -lhiredis
+FUZZ_LDLIBS   := -lboost_context -lhttp_parser -lxxhash -lssl -lcrypto -lhiredis
 # The target mains are built and linked with libFuzzer's main.
 $(FUZZ_BUILD)/obj/$(FUZZ_DIR)/%.o: FUZZ_SAN := fuzzer,address,undefined
 
