@@ -40,6 +40,8 @@ struct Fiber {
     Status wake_status = Status::ok;
     bool cancel_requested = false;
     bool compacted = false;          // stack reclaimed while parked
+    bool reclaimed = false;          // this park's stack was reclaimed (compacted or trimmed)
+    std::uint8_t reclaim_level = 0;  // reclaimed after reclaim_after << level (SchedulerCore::ready says why)
     std::uint16_t shield_depth = 0;  // CancelShield nesting
     std::uint16_t pin_depth = 0;     // StackPin nesting
 

@@ -148,7 +148,11 @@ private:
     Fiber* running_ = nullptr;
     FiberList run_queue_;
     IntrusiveList<Fiber, &Fiber::all_hook> all_;
-    IntrusiveList<Fiber, &Fiber::reclaim_hook> reclaim_;  // parked, oldest first
+    // Parked fibers whose stacks are not reclaimed yet, one list per level
+    // (each oldest first, all due after reclaim_after << level).
+    static constexpr int kReclaimLevels = 6;
+    IntrusiveList<Fiber, &Fiber::reclaim_hook> reclaim_[kReclaimLevels];
+    Duration reclaim_delay(int level) const { return options_.reclaim_after * (1 << level); }
     std::size_t live_ = 0;
     std::size_t io_waiters_ = 0;
     std::size_t holds_ = 0;

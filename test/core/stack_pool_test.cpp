@@ -221,3 +221,27 @@ TEST_CASE("a segfault that is not ours still kills the process with SIGSEGV") {
     CHECK(r.signal == SIGSEGV);
 #endif
 }
+
+TEST_CASE("a fiber woken soon after each reclaim is reclaimed later and later; one parked long still is") {
+    SchedulerOptions o;
+    o.reclaim = StackReclaim::compact;
+    o.reclaim_after = 10ms;
+    Scheduler s(o);
+    std::uint64_t after_short = 0, after_long = 0;
+    s.go([&] {
+        (void)deep(16);
+        // Ten parks of 11 ms: the first is reclaimed at 10 ms and woken at
+        // once after, so the next waits 20 ms, 40 ms...: without that
+        // adaptation all ten would be compacted and restored. (Even parks
+        // stretched to 35 ms by a busy machine leave most unreclaimed.)
+        for (int i = 0; i < 10; ++i) REQUIRE(sleep_for(11ms) == Status::ok);
+        after_short = s.counters().reclaimed;
+        // A long park (longer than 32 x 10 ms) is reclaimed whatever the level.
+        REQUIRE(sleep_for(400ms) == Status::ok);
+        after_long = s.counters().reclaimed;
+    });
+    s.run();
+    CHECK(after_short >= 1);
+    CHECK(after_short <= 5);
+    CHECK(after_long == after_short + 1);
+}
