@@ -55,7 +55,12 @@ struct Options {
     unsigned threads = 1;  // this build's comet: --threads
     int nodes = 1;         // this build's comets, clients spread over them
     bool redis = false;    // a redis-server of our own; the comets run with --redis
+    bool tls = false;      // HTTPS: a certificate of our own; the comets run with --tls-cert/--tls-key
 };
+
+// Every client's options: keep-alive off (one request each); with --tls, HTTPS
+// verified against the benchmark's own certificate.
+http::ClientOptions g_client_options{{}, false, {}};
 
 using bench::Cpu;
 using bench::process_cpu;
@@ -88,7 +93,7 @@ std::string body_of(http::Client& c, std::string_view target, Deadline d, int* s
 
 // Ask the server for its waiter count on a fresh connection.
 long count_waiters(const SocketAddress& at, Deadline d) {
-    http::Client c(at, http::ClientOptions{{}, false, {}});
+    http::Client c(at, g_client_options);
     int status = 0;
     std::string b = body_of(c, "/", d, &status);
     if (status != 200) return -1;
@@ -179,8 +184,7 @@ void run_clients(const std::vector<SocketAddress>& nodes, const Options& opt, Re
     for (int i = 0; i < opt.n; ++i) {
         all.add();
         go([&, i] {
-            http::ClientOptions co;
-            co.keep_alive = false;
+            http::ClientOptions co = g_client_options;
             if (loopback4 && opt.sources > 0)
                 co.connect.source = *SocketAddress::ip("127.0.0." + std::to_string(2 + i % opt.sources), 0);
             http::Client c(nodes[static_cast<std::size_t>(i) % nodes.size()], co);
@@ -231,7 +235,7 @@ void run_clients(const std::vector<SocketAddress>& nodes, const Options& opt, Re
 
     rep.before_notify = sample(servers);
     Instant t_notify = Clock::now();
-    http::Client ctl(first, http::ClientOptions{{}, false, {}});
+    http::Client ctl(first, g_client_options);
     int status = 0;
     std::string nb = body_of(ctl, "/notify", deadline, &status);
     try {
@@ -381,6 +385,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
     app.add_flag("--redis", opt.redis, "start a redis-server and run the comets as one cluster over it (comet --redis)");
+    app.add_flag("--tls", opt.tls, "HTTPS: make a certificate (with the openssl tool) and run the comets with it");
     app.add_flag("--print-max-n", opt.print_max_n, "print the largest N the open-files limit allows, and exit");
     tendril::apps::parse_or_exit(app, argc, argv);
     ::signal(SIGPIPE, SIG_IGN);
@@ -404,9 +409,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "c10k: --nodes needs --redis (the nodes count and notify together through Redis)\n");
         return 2;
     }
-    if ((opt.threads != 1 || opt.nodes > 1 || opt.redis) && (opt.same_process || !opt.server_cmd.empty())) {
-        std::fprintf(stderr, "c10k: --threads, --nodes and --redis are for this build's comet in its own process "
-                             "(not with --same-process or --server)\n");
+    if ((opt.threads != 1 || opt.nodes > 1 || opt.redis || opt.tls) && (opt.same_process || !opt.server_cmd.empty())) {
+        std::fprintf(stderr, "c10k: --threads, --nodes, --redis and --tls are for this build's comet in its own "
+                             "process (not with --same-process or --server)\n");
         return 2;
     }
     Report rep;
@@ -435,17 +440,36 @@ int main(int argc, char** argv) {
                 return 1;
             }
         }
+        std::string tls_dir;
+        if (opt.tls) {
+            char tmpl[] = "/tmp/c10k-tls-XXXXXX";
+            tls_dir = ::mkdtemp(tmpl) ? tmpl : "";
+            std::string make_cert = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                                    "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+                                    tls_dir + "/key.pem -out " + tls_dir + "/cert.pem >/dev/null 2>&1";
+            TlsContext::Made made;
+            if (tls_dir.empty() || std::system(make_cert.c_str()) != 0 || !(made = TlsContext::client(tls_dir + "/cert.pem"))) {
+                std::fprintf(stderr, "c10k: --tls needs the openssl tool to make a certificate%s%s\n",
+                             made.error.empty() ? "" : ": ", made.error.c_str());
+                if (!tls_dir.empty()) (void)std::system(("rm -rf " + tls_dir).c_str());
+                redis.stop();
+                return 2;
+            }
+            g_client_options.tls = made.context;
+            g_client_options.server_name = "localhost";
+        }
         if (cmd.empty()) {
             unsigned threads = opt.threads ? opt.threads : cpu_count();
             std::string exe = bench::self_exe();
             cmd = exe.substr(0, exe.rfind('/')) + "/../apps/comet --port 0 --quiet --threads " + std::to_string(threads);
+            if (opt.tls) cmd += " --tls-cert " + tls_dir + "/cert.pem --tls-key " + tls_dir + "/key.pem";
             std::string nodes = opt.nodes > 1 || opt.redis
                                     ? " x " + std::to_string(opt.nodes) + (opt.nodes == 1 ? " node" : " nodes") +
                                           (opt.redis ? " over Redis" : "")
                                     : "";
             rep.server_label = opt.label.empty()
                                    ? "tendril comet (" + std::to_string(threads) + (threads == 1 ? " thread, " : " threads, ") +
-                                         std::string(Scheduler::poller_backend()) + ")" + nodes
+                                         std::string(Scheduler::poller_backend()) + (opt.tls ? ", HTTPS" : "") + ")" + nodes
                                    : opt.label;
         } else {
             rep.server_label = opt.label.empty() ? cmd : opt.label;
@@ -460,7 +484,7 @@ int main(int argc, char** argv) {
             try {
                 // `exec`: the shell becomes the server, so that its pid is the one measured and signalled.
                 nodes.push_back(bench::ServerProcess::start({.argv = {"/bin/sh", "-c", "exec " + node_cmd},
-                                                             .announce = "listening on http://",
+                                                             .announce = opt.tls ? "listening on https://" : "listening on http://",
                                                              .startup = std::chrono::seconds(20),
                                                              .grace = std::chrono::seconds(10),
                                                              .own_process_group = true}));
@@ -468,6 +492,7 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "c10k: %s\n  command: %s\n", e.what(), node_cmd.c_str());
                 for (auto& n : nodes) n.stop();
                 redis.stop();
+                if (!tls_dir.empty()) (void)std::system(("rm -rf " + tls_dir).c_str());
                 return 1;
             }
             servers.nodes.push_back(nodes.back().pid);
@@ -490,6 +515,7 @@ int main(int argc, char** argv) {
             if (st != 0) rep.server_exit = st;
         }
         redis.stop();
+        if (!tls_dir.empty()) (void)std::system(("rm -rf " + tls_dir).c_str());
     } else {
         rep.server_label = opt.label.empty() ? "tendril comet in this process and thread" : opt.label;
         Cpu c0 = self_cpu();

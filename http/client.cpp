@@ -133,7 +133,7 @@ ResponseParser::Event Client::next_event(Deadline deadline, Status* status) {
             // Hold no buffer while the server takes its time (a comet
             // client may wait minutes for its answer).
             in_.release();
-            Status w = sock_.fd().wait_readable(deadline);
+            Status w = sock_.wait_readable(deadline);
             if (w != Status::ok) {
                 *status = fail(w, 0, "waiting for the response: " + reason(w, 0));
                 return ResponseParser::Event::error;

@@ -92,9 +92,17 @@ public:
     SocketAddress peer_address() const;
     SocketAddress local_address() const;
 
+    // Until a read would not block: at once when TLS holds decrypted or
+    // read-ahead bytes that the descriptor no longer announces.
+    [[nodiscard]] Status wait_readable(Deadline deadline = {}) {
+        if (tls_ && tls_->has_pending()) return Status::ok;
+        return fd_.wait_readable(deadline);
+    }
+
     // Waiting for the peer to go away while doing something else: a case for
     // select() (e.g. a comet waiter parked on a channel), or a plain wait.
     FdCase on_hangup() { return fd_.on_hangup(); }
+    // The descriptor's readability; with TLS, check tls()->has_pending() first.
     FdCase on_readable() { return fd_.on_readable(); }
     FdCase on_writable() { return fd_.on_writable(); }
     [[nodiscard]] Status wait_hangup(Deadline deadline = {}) { return fd_.wait_hangup(deadline); }

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,7 +41,11 @@ int bio_read(BIO* b, char* buf, int len) {
             if (r < len && !fd->hung_up()) fd->consumed_read();
             return static_cast<int>(r);
         }
-        if (r == 0) return 0;
+        if (r == 0) {
+            // OpenSSL applies SSL_OP_IGNORE_UNEXPECTED_EOF only when BIO_eof() says so.
+            BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+            return 0;
+        }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             fd->consumed_read();
@@ -76,8 +81,12 @@ int bio_write(BIO* b, const char* buf, int len) {
     }
 }
 
-long bio_ctrl(BIO*, int cmd, long, void*) {
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is buffered here
+long bio_ctrl(BIO* b, int cmd, long, void*) {
+    switch (cmd) {
+        case BIO_CTRL_FLUSH: return 1;  // nothing is buffered here
+        case BIO_CTRL_EOF: return BIO_test_flags(b, BIO_FLAGS_IN_EOF) ? 1 : 0;
+        default: return 0;
+    }
 }
 
 int bio_create(BIO* b) {
@@ -137,6 +146,7 @@ IoResult TlsSession::drive(PollFd& fd, Op op, Deadline deadline, const char* doi
     if (bio_) BIO_set_data(bio_, &fd);  // the Socket may have moved since the last call
     for (;;) {
         ERR_clear_error();
+        errno = 0;  // SSL_ERROR_SYSCALL with errno 0 is an EOF
         int r = op();
         if (r > 0) return {static_cast<std::size_t>(r), Status::ok, 0};
         int e = SSL_get_error(ssl_, r);
@@ -174,7 +184,9 @@ IoResult TlsSession::drive(PollFd& fd, Op op, Deadline deadline, const char* doi
 Status TlsSession::handshake(PollFd& fd, std::string_view server_name, Deadline deadline) {
     if (ssl_ && !context_->is_server() && !server_name.empty()) {
         std::string name(server_name);
-        SSL_set_tlsext_host_name(ssl_, name.c_str());
+        in6_addr ip;
+        bool literal = ::inet_pton(AF_INET, name.c_str(), &ip) == 1 || ::inet_pton(AF_INET6, name.c_str(), &ip) == 1;
+        if (!literal) SSL_set_tlsext_host_name(ssl_, name.c_str());  // RFC 6066: SNI is for host names only
         if (context_->verifies()) SSL_set1_host(ssl_, name.c_str());
     }
     IoResult r = drive(fd, [&] { return SSL_do_handshake(ssl_); }, deadline, "handshake");
@@ -226,6 +238,8 @@ IoResult TlsSession::writev_all(PollFd& fd, iovec* iov, int count, Deadline dead
     }
     return {done, Status::ok, 0};
 }
+
+bool TlsSession::has_pending() const { return ssl_ && SSL_has_pending(ssl_); }
 
 bool TlsSession::kernel_send() const {
 #ifdef BIO_get_ktls_send

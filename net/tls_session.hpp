@@ -53,6 +53,10 @@ public:
     // Send close_notify (best effort within the deadline).
     Status shutdown(PollFd& fd, Deadline deadline);
 
+    // Bytes OpenSSL has already taken off the socket (a decrypted record
+    // not yet read, or read-ahead records): the descriptor will raise no
+    // edge for them, so a caller must read before it waits.
+    bool has_pending() const;
     bool kernel_send() const;  // kTLS took over encryption of what we send
     const char* version() const;  // "TLSv1.3"
     const char* cipher() const;

@@ -9,15 +9,18 @@
 // other node wakes its waiters with that same n. `/` answers the same sum.
 //
 // What it guarantees: every waiter of every node that is subscribed when the
-// notify is published is woken with the one n of that notify. n counts this
-// node's waiters exactly and the others' as of their last sync (50 ms), so
-// waiters that arrived or left within that window may be off by those; a
-// node that died stops being counted within 3 s. When Redis cannot be
-// reached, /notify still wakes this node's waiters (with their number) and
-// answers 503 with that n, `/` answers this node's count with 200; both carry
-// X-Comet-Cluster: unavailable and X-Comet-Cluster-Error: why. Waiters keep
-// waiting through an outage; the links reconnect with backoff. Notifies
-// published while a node was cut off do not reach it (pub/sub keeps none).
+// notify is published is woken with the one n of that notify, the notifying
+// node's included. n counts this node's waiters as of the notify and the
+// others' as of their last sync (50 ms), so waiters that arrived or left
+// within that window may be off by those; a node that died stops being
+// counted within 3 s. When Redis cannot be reached (the sum or the PUBLISH
+// fails), /notify wakes this node's waiters only, with their own number, and
+// answers 503 with that n; `/` answers this node's count with 200. Both
+// carry X-Comet-Cluster: unavailable and X-Comet-Cluster-Error: why, and so
+// does `/` while this node is not subscribed (it would miss the others'
+// notifies). Waiters keep waiting through an outage; the links reconnect
+// with backoff. Notifies published while a node was cut off do not reach it
+// (pub/sub keeps none).
 #pragma once
 
 #include "comet_handler.hpp"
@@ -27,6 +30,7 @@
 #include <tendril/net/redis/subscriber.hpp>
 #include <tendril/sched/event.hpp>
 
+#include <atomic>
 #include <charconv>
 #include <memory>
 #include <string>
@@ -37,6 +41,12 @@ struct ClusterOptions {
     tendril::redis::ClientOptions redis;
     std::string node;          // this node's name, unique in the cluster
     tendril::Duration timeout = std::chrono::milliseconds(500);  // per Redis round trip of a request
+};
+
+// Whether this node hears the others' notifies: set by the agent's
+// subscriber (thread 0), read by every thread's link.
+struct ClusterHealth {
+    std::atomic<bool> subscribed{false};
 };
 
 inline constexpr const char* kNotifyChannel = "comet:notify";
@@ -69,23 +79,37 @@ inline std::string header_safe(std::string s) {
 // One thread's link: a connection of its own for the requests it serves.
 class RedisClusterLink final : public ClusterLink {
 public:
-    RedisClusterLink(Waiters& waiters, const ClusterOptions& options)
-        : waiters_(waiters), options_(options), redis_(options.redis) {}
+    RedisClusterLink(Waiters& waiters, const ClusterOptions& options, const ClusterHealth& health)
+        : waiters_(waiters), options_(options), health_(health), redis_(options.redis) {}
 
     Answer count() override {
-        auto others = sum_of_others();
-        if (!others.complete) others.n = 0;
-        others.n += waiters_.count();
-        return others;
+        auto a = sum_of_others();
+        if (!a.complete) a.n = 0;
+        a.n += waiters_.count();
+        if (a.complete && !health_.subscribed.load(std::memory_order_relaxed)) {
+            a.complete = false;
+            a.why = std::string("this node is not subscribed to ") + kNotifyChannel + " (reconnecting to redis)";
+        }
+        return a;
     }
 
+    // The one n goes out first; this node's waiters get the same n once the
+    // others can get it, or their own number if they cannot.
     Answer notify() override {
         Answer a = sum_of_others();
-        a.n = waiters_.notify(a.complete ? a.n : 0);
-        if (!a.complete) return a;
+        if (!a.complete) {
+            a.n = waiters_.notify();
+            return a;
+        }
+        a.n += waiters_.count();
         auto r = redis_.command({"PUBLISH", kNotifyChannel, options_.node + " " + std::to_string(a.n)},
                                 tendril::Deadline::after(options_.timeout));
-        if (!r || r->is_error()) return failed(a, r);
+        if (!r || r->is_error()) {
+            a = failed(a, r);
+            a.n = waiters_.notify();
+            return a;
+        }
+        waiters_.deliver(a.n);
         return a;
     }
 
@@ -107,6 +131,7 @@ private:
 
     Waiters& waiters_;
     const ClusterOptions& options_;
+    const ClusterHealth& health_;
     tendril::redis::Client redis_;
 };
 
@@ -114,7 +139,8 @@ private:
 // others' notifies, and the sync of this node's count.
 class ClusterAgent {
 public:
-    ClusterAgent(Waiters& waiters, const ClusterOptions& options) : waiters_(waiters), options_(options) {}
+    ClusterAgent(Waiters& waiters, const ClusterOptions& options, ClusterHealth& health)
+        : waiters_(waiters), options_(options), health_(health) {}
 
     // Start both; wait up to `ready` for the subscription, so that a node
     // that says "listening" already hears the others' notifies.
@@ -125,6 +151,7 @@ public:
             options_.redis, std::vector<std::string>{kNotifyChannel},
             [this](const redis::Message& m) { on_notify(m.payload); },
             [this, at](bool up, const std::string& why) {
+                health_.subscribed.store(up, std::memory_order_relaxed);
                 if (up) {
                     log(LogLevel::warning, "comet: node %s: subscribed to %s on redis %s", options_.node.c_str(),
                         kNotifyChannel, at.c_str());
@@ -190,6 +217,7 @@ private:
 
     Waiters& waiters_;
     const ClusterOptions& options_;
+    ClusterHealth& health_;
     std::unique_ptr<tendril::redis::Subscriber> subscriber_;
     tendril::FiberHandle sync_;
     tendril::Event stopping_;

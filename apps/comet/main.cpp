@@ -54,12 +54,13 @@ int main(int argc, char** argv) {
 
     // One list for every thread: / counts, and /notify wakes, them all.
     comet::Waiters waiters;
+    comet::ClusterHealth health;
     std::unique_ptr<comet::ClusterAgent> agent;
     tendril::apps::run_servers(
         "comet", opts,
         [&](tendril::Listener listener) {
             std::shared_ptr<comet::ClusterLink> link;  // this thread's, owned by its server's factory
-            if (redis_flag->count() > 0) link = std::make_shared<comet::RedisClusterLink>(waiters, cluster);
+            if (redis_flag->count() > 0) link = std::make_shared<comet::RedisClusterLink>(waiters, cluster, health);
             return std::make_unique<tendril::http::HTTPServer<comet::CometHandler>>(std::move(listener), [&, link] {
                 return std::make_unique<comet::CometHandler>(waiters, link.get());
             });
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
         {.start =
              [&] {
                  if (redis_flag->count() == 0) return;
-                 agent = std::make_unique<comet::ClusterAgent>(waiters, cluster);
+                 agent = std::make_unique<comet::ClusterAgent>(waiters, cluster, health);
                  agent->start(std::chrono::seconds(1));
              },
          .before_stop =

@@ -11,27 +11,39 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 }
 
 Result<Connection> Connection::open(std::string_view host, std::uint16_t port, Deadline deadline) {
-    Result<Connection> out;
-    Connection& c = out.value;
-    c.name_ = std::string(host) + ":" + std::to_string(port);
+    std::string name = std::string(host) + ":" + std::to_string(port);
     auto addrs = resolve(host, port, deadline);
     if (!addrs || addrs.value.empty()) {
+        Result<Connection> out;
         out.status = addrs ? Status::error : addrs.status;
         out.error = addrs ? EHOSTUNREACH : addrs.error;
-        c.error_ = "redis " + c.name_ + ": cannot resolve the host: " + describe(out.status, out.error);
+        out.value.name_ = name;
+        out.value.error_ = "redis " + name + ": cannot resolve the host: " + describe(out.status, out.error);
         return out;
     }
-    for (const SocketAddress& a : addrs.value) {
+    return open(addrs.value, std::move(name), deadline);
+}
+
+Result<Connection> Connection::open(const std::vector<SocketAddress>& addresses, std::string name, Deadline deadline) {
+    Result<Connection> out;
+    Connection& c = out.value;
+    c.name_ = std::move(name);
+    out.status = Status::error;
+    out.error = EHOSTUNREACH;
+    c.error_ = "redis " + c.name_ + ": no address to connect to";
+    for (const SocketAddress& a : addresses) {
         auto s = Socket::connect(a, deadline);
         if (s) {
             c.sock_ = std::move(s.value);
             c.buf_ = std::make_unique<char[]>(kReadChunk);
             c.error_.clear();
+            out.status = Status::ok;  // an earlier address may have failed
+            out.error = 0;
             return out;
         }
         out.status = s.status;
         out.error = s.error;
-        c.error_ = "redis " + c.name_ + ": connecting: " + describe(s.status, s.error);
+        c.error_ = "redis " + c.name_ + ": connecting to " + a.to_string() + ": " + describe(s.status, s.error);
     }
     return out;
 }

@@ -20,6 +20,7 @@
 #include "tendril/net/socket.hpp"
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,8 @@ public:
     // address that answers. On failure, status/error say why and the
     // returned Connection's last_error() says it in words.
     static Result<Connection> open(std::string_view host, std::uint16_t port, Deadline deadline = {});
+    // The first of these addresses that answers (what a name resolved to).
+    static Result<Connection> open(const std::vector<SocketAddress>& addresses, std::string name, Deadline deadline = {});
 
     // Write the commands (all of them, one write when they fit the socket).
     [[nodiscard]] Status send(const Commands& commands, Deadline deadline = {});

@@ -5,10 +5,13 @@
 #include <hiredis/hiredis.h>
 
 #include <cstdlib>
+#include <stdexcept>
 
 namespace tendril::redis {
 
 Commands& Commands::add(std::span<const std::string_view> args) {
+    // "*0" would get no reply, and every later reply would answer the wrong command.
+    if (args.empty()) throw std::invalid_argument("redis::Commands: a command needs at least its name");
     std::vector<const char*> argv;
     std::vector<std::size_t> lengths;
     argv.reserve(args.size());

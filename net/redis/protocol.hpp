@@ -16,7 +16,8 @@ struct redisReader;  // hiredis
 
 namespace tendril::redis {
 
-// Commands to send, in order. Arguments are binary-safe.
+// Commands to send, in order. Arguments are binary-safe; an empty argument
+// list is std::invalid_argument.
 class Commands {
 public:
     Commands() = default;

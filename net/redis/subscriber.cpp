@@ -28,35 +28,40 @@ void Subscriber::stop() {
     up_.clear();
 }
 
+void Subscriber::report(bool up, const std::string& why) {
+    // Changes only: one line when it goes down, one when it is back.
+    if (stopping_ || (reported_ && reported_up_ == up)) return;
+    reported_ = true;
+    reported_up_ = up;
+    if (on_state_) on_state_(up, why);
+}
+
 bool Subscriber::set_down(const std::string& why) {
     bool was_up = up_.is_set();
     error_ = why;
     up_.clear();
     conn_.close();
-    if (on_state_ && !stopping_) on_state_(false, why);
+    report(false, why);
     return was_up;
 }
 
 void Subscriber::set_up() {
     error_.clear();
     up_.set();
-    if (on_state_) on_state_(true, std::string());
+    report(true, std::string());
 }
 
 void Subscriber::run() {
     Backoff backoff(options_);
-    bool reported = false;  // this outage's connect failures have been reported
     while (!stopping_ && !this_fiber::cancelled()) {
         auto c = Connection::open(options_.host, options_.port, Deadline::after(options_.connect_timeout));
         if (c) {
             conn_ = std::move(c.value);
             ++connects_;
-            reported = false;
             if (serve()) backoff.reset();  // it was up: the first retry comes soon
         } else {
             error_ = c.value.last_error();
-            if (!reported && on_state_ && !stopping_) on_state_(false, error_);
-            reported = true;
+            report(false, error_);
         }
         if (stopping_ || this_fiber::cancelled()) break;
         (void)sleep_for(backoff.next_delay());
@@ -100,9 +105,9 @@ bool Subscriber::serve() {
 }
 
 void Subscriber::handle(const Reply& reply) {
-    if (reply.is_error()) {  // e.g. an ACL refusal: say so, keep the connection
+    if (reply.is_error()) {  // e.g. NOAUTH: say so (once), keep the connection
         error_ = "redis " + conn_.name() + ": " + reply.str;
-        if (on_state_) on_state_(false, error_);
+        if (!up_.is_set()) report(false, error_);
         return;
     }
     if (reply.is_array() && reply.elements.size() >= 3 && reply.elements[0].str == "message") {

@@ -9,7 +9,8 @@
 // order, on this thread (keep it short: the next message waits for it).
 // When the connection is lost -- Redis restarted, killed, unreachable -- it
 // reconnects with the Client's backoff and subscribes to every channel
-// again; on_state says when it went down (with why) and when it is back.
+// again; on_state says when it went down (with why) and when it is back,
+// once per change.
 // Messages published while it was down are lost (pub/sub keeps none), which
 // is why on_state exists. A silent connection is PINGed every ping_interval,
 // and dropped when the PONG does not come within another, so a half-open
@@ -67,6 +68,7 @@ private:
     void handle(const Reply& reply);
     void set_up();
     bool set_down(const std::string& why);  // closes; true if it was up
+    void report(bool up, const std::string& why);
 
     ClientOptions options_;
     std::vector<std::string> channels_;
@@ -80,6 +82,7 @@ private:
     std::string error_;
     std::uint64_t connects_ = 0;
     bool stopping_ = false;
+    bool reported_ = false, reported_up_ = false;  // the last state on_state was told
     FiberHandle fiber_;
 };
 

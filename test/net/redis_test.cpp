@@ -69,6 +69,12 @@ TEST_CASE("redis protocol: commands are binary-safe RESP arrays; replies parse h
     CHECK(!bad.error().empty());
 }
 
+TEST_CASE("redis protocol: a command without arguments is refused, not sent") {
+    redis::Commands c;
+    CHECK_THROWS_AS(c.add(std::vector<std::string>{}), std::invalid_argument);
+    CHECK(c.empty());
+}
+
 TEST_CASE("redis: parse_address") {
     redis::ClientOptions o;
     std::string why;
@@ -172,7 +178,9 @@ TEST_CASE("redis client: Redis down is a clear error at once, Redis back is used
     run([] {
         RedisServer server;
         REQUIRE(server.wait_ready());
-        redis::Client redis(at(server.port()));
+        auto o = at(server.port());
+        o.backoff_min = o.backoff_max = 2s;  // the third call below must come within the backoff
+        redis::Client redis(o);
         REQUIRE(redis.command({"SET", "a", "1"}, Deadline::after(5s)).ok());
 
         server.kill();
@@ -192,10 +200,29 @@ TEST_CASE("redis client: Redis down is a clear error at once, Redis back is used
         server.start();
         REQUIRE(server.wait_ready());
         Result<redis::Reply> back;
-        for (int i = 0; i < 100 && !(back = redis.command({"PING"}, Deadline::after(1s))).ok(); ++i) (void)sleep_for(20ms);
+        for (int i = 0; i < 200 && !(back = redis.command({"PING"}, Deadline::after(1s))).ok(); ++i) (void)sleep_for(20ms);
         REQUIRE(back.ok());
         CHECK(back->is_status("PONG"));
         CHECK(redis.connects() == 2);
+    });
+}
+
+TEST_CASE("redis connection: a name whose first address refuses connects to the next" *
+          doctest::skip(skip_redis("redis connection: a name"))) {
+    // As "localhost" resolving to ::1 and then 127.0.0.1, with Redis on 127.0.0.1 only.
+    run([] {
+        RedisServer server;
+        REQUIRE(server.wait_ready());
+        std::vector<SocketAddress> addrs{*SocketAddress::ip("127.0.0.1", test::free_port()),
+                                         *SocketAddress::ip("127.0.0.1", server.port())};
+        auto c = redis::Connection::open(addrs, "two-addresses", Deadline::after(5s));
+        REQUIRE_MESSAGE(c.ok(), c.value.last_error());
+        auto r = c->command({"PING"}, Deadline::after(5s));
+        REQUIRE(r.ok());
+        CHECK(r->is_status("PONG"));
+        auto none = redis::Connection::open({addrs[0]}, "refusing", Deadline::after(5s));
+        CHECK(none.error == ECONNREFUSED);
+        CHECK(none.value.last_error().find("connecting to 127.0.0.1:") != std::string::npos);
     });
 }
 
