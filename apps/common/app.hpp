@@ -1,8 +1,9 @@
 // What every app shares (../shared/spec/apps.md, "Common to every app"):
 // --host/--port/--quiet/--help with exit 2 on a bad flag, the one
 // "listening on http://HOST:PORT" line, and a graceful stop on SIGINT or
-// SIGTERM (stop accepting, let requests in flight finish, exit 0); and
-// --threads N: one scheduler and one server per thread.
+// SIGTERM (stop accepting, let requests in flight finish, exit 0);
+// --threads N: one scheduler and one server per thread; and
+// --max-connections N: a limit for the process, shared by those servers.
 #pragma once
 
 #include <tendril/http/server.hpp>
@@ -38,6 +39,7 @@ struct CommonOptions {
     double header_timeout_seconds = 10;
     unsigned threads = 1;          // 0: one per CPU
     bool shared_listener = false;  // one listening socket for all threads instead of SO_REUSEPORT
+    std::size_t max_connections = 0;  // open at once, all threads together; 0: no limit
 };
 
 inline void add_common_options(CLI::App& app, CommonOptions& o) {
@@ -58,6 +60,11 @@ inline void add_common_options(CLI::App& app, CommonOptions& o) {
         ->capture_default_str();
     app.add_flag("--shared-listener", o.shared_listener,
                  "with --threads: all threads accept from one socket (default: one SO_REUSEPORT socket each)");
+    app.add_option("--max-connections", o.max_connections,
+                   "connections open at once, all threads together (0: no limit); at the limit new clients "
+                   "wait in the listen backlog until one closes")
+        ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30))
+        ->capture_default_str();
 }
 
 // Parse argv; --help prints usage and exits 0, a bad flag or value exits 2.
@@ -142,6 +149,9 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
     WaitGroup serving;  // every thread has its server
     serving.add(static_cast<long>(n));
     auto grace = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.grace_seconds));
+    // One limit for every thread's server: --max-connections is per process.
+    std::shared_ptr<ConnectionLimit> limit;
+    if (o.max_connections) limit = std::make_shared<ConnectionLimit>(o.max_connections, name, "--max-connections");
     run_threads(n, [&](unsigned index) {
         std::shared_ptr<SignalSet> signals;
         if (index == 0) {
@@ -155,6 +165,7 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
         }
         std::shared_ptr<http::BaseHTTPServer> server = make_server(Listener::adopt(fds[index]));
         server->config().access_log = !o.quiet;
+        server->config().connection_limit = limit;
         server->config().header_timeout =
             std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.header_timeout_seconds));
         servers[index] = server;
