@@ -5,6 +5,7 @@
 #include "tendril/core/time.hpp"
 #include "tendril/http/request_parser.hpp"
 #include "tendril/net/tls_context.hpp"
+#include "tendril/net/connection_limit.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -47,6 +48,21 @@ struct ServerConfig {
     // HTTPS: every connection starts with a TLS handshake, which must end
     // within header_timeout (a server context: TlsContext::server()).
     std::shared_ptr<TlsContext> tls;
+    // The most response bytes a connection buffers before it writes them:
+    // all that a client that stops reading can pin in this process (past it
+    // the handler's write parks until the client reads, or write_timeout).
+    // Small writes are gathered up to it so that they share a syscall, and
+    // pipelined answers share one write; a body write that would pass it goes
+    // out at once, gathered with what is buffered, without being copied.
+    std::size_t output_buffer_limit = 16 * 1024;
+    // At most this many connections open at once (0: no limit): at the limit
+    // the server stops accepting and new clients wait in the listen backlog
+    // until a connection closes (see net/connection_limit.hpp). Read when
+    // serve_forever() starts.
+    std::size_t max_connections = 0;
+    // Or a limit shared by several servers (one per thread: per process);
+    // it wins over max_connections.
+    std::shared_ptr<ConnectionLimit> connection_limit;
 };
 
 }  // namespace tendril::http

@@ -249,7 +249,9 @@ bool BaseHTTPRequestHandler::handle_one_request() {
         else if (failure == Failure::io_error && !io_timeout) out_.truncate(state_.response_start);
         if (failure == Failure::http_error || (io_timeout && !state_.write_failed)) linger_ = true;
     }
-    if (close_connection || in_.empty()) {
+    // Answers to pipelined requests wait to share a write, but only up to the
+    // buffer limit (headers-only answers, HEAD or 304, add up too).
+    if (close_connection || in_.empty() || out_.size() >= config_->output_buffer_limit) {
         try {
             flush_output();
         } catch (const IoError&) {

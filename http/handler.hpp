@@ -22,7 +22,10 @@
 // and answers `Expect: 100-continue` on first use. wfile writes the body of
 // the response begun with send_response()/end_headers() (or a plain 200 if
 // the handler writes without one). Output is buffered and sent when the
-// handler returns, when wfile.flush() is called, or when it grows large.
+// handler returns, when wfile.flush() is called, or when it would pass
+// ServerConfig::output_buffer_limit (16 KiB): then the write parks until the
+// client has taken the bytes, so a client that does not read holds up its
+// own handler and never grows the server's memory.
 #pragma once
 
 #include "tendril/core/buffer.hpp"
@@ -231,6 +234,7 @@ private:
     bool drain_body();
     // The response (response_writer.cpp).
     void write_body(std::string_view data);
+    void buffer_or_write(std::string_view frame, std::string_view data, std::string_view trailer);
     void flush_output();
     void finish_response();
     // 1xx responses, built beside the final one (interim_response.cpp).

@@ -1,7 +1,12 @@
 // The final response: status line and headers into out_, then the body
 // framed as the headers promised (Content-Length, chunked, or up to the
-// close). Responses are buffered so that pipelined answers share a write;
-// large body writes skip the buffer so they are not copied.
+// close). Responses are buffered so that pipelined answers and small body
+// writes share a write, but never past ServerConfig::output_buffer_limit: a
+// write that would pass it goes out at once, gathered with what is buffered
+// (so a large body is not copied), and parks the handler until the client
+// takes it. That is the backpressure: a client that stops reading stops the
+// handler that writes to it, and costs at most the limit in buffered bytes,
+// whatever the size of the body.
 #include "tendril/http/handler.hpp"
 
 #include "tendril/http/date_cache.hpp"
@@ -14,13 +19,6 @@
 namespace tendril::http {
 
 using detail::append_number;
-
-namespace {
-
-constexpr std::size_t kFlushAt = 64 * 1024;      // buffered response bytes before a write
-constexpr std::size_t kDirectWrite = 16 * 1024;  // larger body writes skip the buffer
-
-}  // namespace
 
 void BodyWriter::write(std::string_view data) { h_->write_body(data); }
 
@@ -118,39 +116,54 @@ void BaseHTTPRequestHandler::flush_headers() { flush_output(); }
 void BaseHTTPRequestHandler::write_body(std::string_view data) {
     if (state_.phase == Phase::none) send_response(200);
     if (state_.phase == Phase::status_line) end_headers();
+    char size_line[2 * sizeof(std::uint64_t) + 2];
+    std::string_view frame, trailer;
+    bool too_long = false;
     switch (state_.body_mode) {
     case BodyMode::none: return;  // HEAD, 204, 304: no body goes out
     case BodyMode::fixed:
         if (data.size() > state_.fixed_left) {
-            std::string_view allowed = data.substr(0, state_.fixed_left);
-            state_.fixed_left = 0;
-            if (!allowed.empty()) out_.append(allowed);
+            data = data.substr(0, state_.fixed_left);  // what the Content-Length allows goes out
             close_connection = true;
-            throw std::length_error("the response body is longer than its Content-Length");
+            too_long = true;
         }
         state_.fixed_left -= data.size();
         break;
-    case BodyMode::chunked:
+    case BodyMode::chunked: {
         if (data.empty()) return;  // an empty chunk would end the body
-        append_number(out_, data.size(), 16);
-        out_.append("\r\n", 2);
+        auto [end, ec] = std::to_chars(size_line, size_line + sizeof size_line - 2, data.size(), 16);
+        end[0] = '\r';
+        end[1] = '\n';
+        frame = std::string_view(size_line, static_cast<std::size_t>(end + 2 - size_line));
+        trailer = "\r\n";
         break;
+    }
     default: break;
     }
-    if (data.size() >= kDirectWrite) {
-        // Large bodies go out with the buffered bytes in one gathered write.
-        iovec iov[2] = {{out_.data(), out_.size()}, {const_cast<char*>(data.data()), data.size()}};
-        IoResult r = sock_->writev(iov, 2, after(config_->write_timeout));
-        out_.clear();
-        state_.write_failed = !r;
-        if (!r) throw IoError(r.status, r.error, "writing the response: " + describe(r.status, r.error));
-        state_.response_start = 0;
-        state_.response_flushed = true;
-    } else {
+    if (!data.empty()) buffer_or_write(frame, data, trailer);
+    if (too_long) throw std::length_error("the response body is longer than its Content-Length");
+}
+
+void BaseHTTPRequestHandler::buffer_or_write(std::string_view frame, std::string_view data, std::string_view trailer) {
+    if (out_.size() + frame.size() + data.size() + trailer.size() <= config_->output_buffer_limit) {
+        // (An empty view may have no data pointer, and memcpy must not see it.)
+        if (!frame.empty()) out_.append(frame);
         out_.append(data);
+        if (!trailer.empty()) out_.append(trailer);
+        return;
     }
-    if (state_.body_mode == BodyMode::chunked) out_.append("\r\n", 2);
-    if (out_.size() >= kFlushAt) flush_output();
+    iovec iov[4];
+    int n = 0;
+    for (std::string_view piece : {out_.view(), frame, data, trailer})
+        if (!piece.empty()) iov[n++] = {const_cast<char*>(piece.data()), piece.size()};
+    IoResult r = sock_->writev(iov, n, after(config_->write_timeout));
+    // Nothing stays buffered while the handler goes on (or parks in its
+    // next write): the block goes back to the pool.
+    out_.release();
+    state_.write_failed = !r;
+    if (!r) throw IoError(r.status, r.error, "writing the response: " + describe(r.status, r.error));
+    state_.response_start = 0;
+    state_.response_flushed = true;
 }
 
 void BaseHTTPRequestHandler::flush_output() {

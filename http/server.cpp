@@ -26,7 +26,14 @@ BaseHTTPServer::BaseHTTPServer(Listener listener, ServerConfig config)
 
 BaseHTTPServer::~BaseHTTPServer() = default;
 
-void BaseHTTPServer::serve_forever() { tcp_.serve_forever(); }
+void BaseHTTPServer::serve_forever() {
+    // The config may have been changed since the constructor (apps set it
+    // after making the server): the limit is settled here.
+    if (config_.connection_limit) tcp_.set_connection_limit(config_.connection_limit);
+    else if (config_.max_connections) tcp_.set_connection_limit(std::make_shared<ConnectionLimit>(config_.max_connections));
+    else tcp_.set_connection_limit(nullptr);
+    tcp_.serve_forever();
+}
 
 // The TLS handshake of an HTTPS connection, within the header timeout. A
 // plaintext request (a TLS record starts with 0x16, an HTTP method with a

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -160,6 +161,19 @@ Result<Socket> Listener::accept(Deadline deadline, SocketAddress* peer) {
             return r;
         }
     }
+}
+
+bool Listener::pending() {
+    if (!fd_.is_open()) return false;
+    pollfd p{fd_.fd(), POLLIN, 0};
+    int n;
+    do n = ::poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0 && (p.revents & POLLIN)) return true;
+    // Drained: the next connection raises a new edge, which the poller
+    // handles only after this fiber parks, so it cannot be missed.
+    fd_.consumed_read();
+    return false;
 }
 
 SocketAddress Listener::local_address() const {

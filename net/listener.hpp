@@ -42,6 +42,12 @@ public:
     // the listener: the way to stop an accept loop).
     Result<Socket> accept(Deadline deadline = {}, SocketAddress* peer = nullptr);
 
+    // Whether a connection is waiting to be accepted, without accepting it;
+    // when none is, the next wait for readability parks until one arrives
+    // (the ready flag stays up after an accept that emptied the queue, and
+    // only a failed accept would otherwise clear it). One poll(2).
+    bool pending();
+
     SocketAddress local_address() const;
     void close() { fd_.close(); }
     bool is_open() const { return fd_.is_open(); }

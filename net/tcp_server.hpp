@@ -9,24 +9,37 @@
 // shutdown(grace) stops accepting at once, lets connections finish until the
 // grace deadline, then cancels the rest (their blocking calls return
 // Status::cancelled) and waits for them to unwind.
+//
+// With a connection limit (TcpServerOptions::max_connections, or a
+// ConnectionLimit shared with other servers) the accept loop pauses at the
+// limit -- new clients wait in the listen backlog -- and resumes when a
+// connection closes. It takes a slot only once a client is waiting, so an
+// idle loop holds none that the servers of other threads could use.
 #pragma once
 
 #include "tendril/core/intrusive_list.hpp"
 #include "tendril/core/status.hpp"
 #include "tendril/core/time.hpp"
 #include "tendril/net/address.hpp"
+#include "tendril/net/connection_limit.hpp"
 #include "tendril/net/listener.hpp"
 #include "tendril/net/socket.hpp"
 #include "tendril/sched/event.hpp"
 #include "tendril/sched/fiber.hpp"
 
 #include <functional>
+#include <memory>
 
 namespace tendril {
 
 struct TcpServerOptions {
     std::size_t stack_size = 0;  // connection fibers; 0: the scheduler's default
     std::string_view name = "conn";
+    // At most this many connections open at once; 0: no limit.
+    std::size_t max_connections = 0;
+    // Or a limit shared with other servers (those of the other threads: a
+    // per-process limit); it wins over max_connections.
+    std::shared_ptr<ConnectionLimit> connection_limit = nullptr;
 };
 
 class TcpServer {
@@ -66,12 +79,17 @@ public:
         for (Connection* c : conns_) f(*c);
     }
     std::uint64_t accepted() const { return accepted_; }
+    // Before serve_forever(): the limit its accept loop keeps to (nullptr:
+    // none). Servers of several threads may share one.
+    void set_connection_limit(std::shared_ptr<ConnectionLimit> limit) { limit_ = std::move(limit); }
+    const std::shared_ptr<ConnectionLimit>& connection_limit() const { return limit_; }
     SocketAddress local_address() const { return address_; }
     bool stopping() const { return stopping_; }
 
 private:
     using Connections = IntrusiveList<Connection, &Connection::hook>;
     void run_connection(Connection* c, Socket sock, SocketAddress peer);
+    Result<Socket> accept_within_limit(SocketAddress* peer);
 
     Listener listener_;
     ConnectionHandler handler_;
@@ -83,6 +101,8 @@ private:
     bool serving_ = false;
     Event drained_;  // set whenever the last connection ends while stopping
     Event stopped_;  // set when serve_forever() is done
+    std::shared_ptr<ConnectionLimit> limit_;
+    Event room_;  // wakes the accept loop paused at the limit (a slot freed, or shutdown)
 };
 
 }  // namespace tendril

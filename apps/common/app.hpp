@@ -1,8 +1,9 @@
 // What every app shares (../shared/spec/apps.md, "Common to every app"):
 // --host/--port/--quiet/--help with exit 2 on a bad flag, the one
 // "listening on http://HOST:PORT" line, and a graceful stop on SIGINT or
-// SIGTERM (stop accepting, let requests in flight finish, exit 0); and
-// --threads N: one scheduler and one server per thread.
+// SIGTERM (stop accepting, let requests in flight finish, exit 0);
+// --threads N: one scheduler and one server per thread; and
+// --max-connections N: a limit for the process, shared by those servers.
 #pragma once
 
 #include <tendril/http/server.hpp>
@@ -41,6 +42,7 @@ struct CommonOptions {
     // HTTPS: certificate chains and their keys, pairwise; the first is the
     // default, the others are picked by the client's SNI.
     std::vector<std::string> tls_certs, tls_keys;
+    std::size_t max_connections = 0;  // open at once, all threads together; 0: no limit
 };
 
 inline void add_common_options(CLI::App& app, CommonOptions& o) {
@@ -61,6 +63,11 @@ inline void add_common_options(CLI::App& app, CommonOptions& o) {
         ->capture_default_str();
     app.add_flag("--shared-listener", o.shared_listener,
                  "with --threads: all threads accept from one socket (default: one SO_REUSEPORT socket each)");
+    app.add_option("--max-connections", o.max_connections,
+                   "connections open at once, all threads together (0: no limit); at the limit new clients "
+                   "wait in the listen backlog until one closes")
+        ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30))
+        ->capture_default_str();
     app.add_option("--tls-cert", o.tls_certs,
                    "serve HTTPS with this certificate chain (PEM, leaf first); repeat with --tls-key for SNI");
     app.add_option("--tls-key", o.tls_keys, "the private key (PEM) of the --tls-cert given in the same position");
@@ -167,6 +174,9 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
     WaitGroup serving;  // every thread has its server
     serving.add(static_cast<long>(n));
     auto grace = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.grace_seconds));
+    // One limit for every thread's server: --max-connections is per process.
+    std::shared_ptr<ConnectionLimit> limit;
+    if (o.max_connections) limit = std::make_shared<ConnectionLimit>(o.max_connections, name, "--max-connections");
     run_threads(n, [&](unsigned index) {
         std::shared_ptr<SignalSet> signals;
         if (index == 0) {
@@ -181,6 +191,7 @@ inline void run_servers(const std::string& name, const CommonOptions& o, MakeSer
         std::shared_ptr<http::BaseHTTPServer> server = make_server(Listener::adopt(fds[index]));
         server->config().access_log = !o.quiet;
         server->config().tls = tls;
+        server->config().connection_limit = limit;
         server->config().header_timeout =
             std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.header_timeout_seconds));
         servers[index] = server;

@@ -8,7 +8,9 @@
 //     signals whose handler is installed without SA_RESTART: every byte arrives;
 //   - the timeouts that bound what hostile clients can hold: a reader that never
 //     reads (write_timeout), an upload that stalls (body_timeout), an idle
-//     keep-alive connection (idle_timeout).
+//     keep-alive connection (idle_timeout);
+//   - backpressure: a handler writing to a client that does not read parks in
+//     its write with at most output_buffer_limit bytes buffered.
 // The app-level counterparts are in test/apps/faults_test.py.
 #include <doctest/doctest.h>
 
@@ -23,6 +25,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -414,6 +417,106 @@ TEST_CASE("a client that never reads its response is cut off after write_timeout
         CHECK(took >= 250ms);
         CHECK(took < 3s);
     });
+}
+
+// --- backpressure ------------------------------------------------------------------------
+
+namespace {
+
+// 8 MiB in 1000-byte wfile.write() calls: chunked at /chunked, with a
+// Content-Length at /fixed. Counts what it has handed to wfile, before each
+// write (so the piece a parked write holds is counted as handed).
+constexpr std::size_t kPiece = 1000;
+constexpr std::size_t kPieces = 8 * 1024;
+std::atomic<std::uint64_t> g_handed{0};
+std::atomic<bool> g_finished{false};
+std::atomic<int> g_writer_fd{-1};
+
+class SmallWrites : public BaseHTTPRequestHandler {
+public:
+    void do_GET() override {
+        g_writer_fd = connection().native();
+        send_response(200);
+        if (path == "/fixed") send_header("Content-Length", std::to_string(kPiece * kPieces));
+        end_headers();
+        std::string piece(kPiece, 's');
+        for (std::size_t i = 0; i < kPieces; ++i) {
+            g_handed += kPiece;
+            wfile.write(piece);
+        }
+        g_finished = true;
+    }
+};
+
+// Bytes the kernel holds of one connection: in the writer's send queue
+// (unacknowledged) and in the reader's receive queue (unread).
+long kernel_bytes(int writer_fd, int reader_fd) {
+    int out = 0, in = 0;
+    if (::ioctl(writer_fd, TIOCOUTQ, &out) != 0 || ::ioctl(reader_fd, FIONREAD, &in) != 0) return -1;
+    return static_cast<long>(out) + in;
+}
+
+}  // namespace
+
+TEST_CASE("a handler writing a large body in small writes to a client that does not read parks in its write, "
+          "with at most output_buffer_limit bytes buffered") {
+    struct Case {
+        std::size_t limit;
+        const char* path;
+    };
+    for (Case c : {Case{16 * 1024, "/chunked"}, Case{16 * 1024, "/fixed"}, Case{4 * 1024, "/chunked"},
+                   Case{64 * 1024, "/fixed"}}) {
+        CAPTURE(c.limit);
+        std::string path = c.path;
+        CAPTURE(path);
+        g_handed = 0;
+        g_finished = false;
+        g_writer_fd = -1;
+        ServerConfig cfg;
+        cfg.output_buffer_limit = c.limit;
+        CHECK(ServerConfig{}.output_buffer_limit == 16 * 1024);  // the default this test is about
+        with_server<SmallWrites>(cfg, [&](SocketAddress at, BaseHTTPServer& server) {
+            Deadline d = Deadline::after(20s);
+            auto s = Socket::connect(at, d);
+            REQUIRE(s.ok());
+            // (Its receive buffer is left alone: shrinking it after the connect
+            // makes Linux drop data it has already advertised room for, and the
+            // retransmissions stall the reading at the end for seconds.)
+            REQUIRE(s->write_all("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n", d).ok());
+            // Until the handler stops getting anywhere: every buffer on the way is full.
+            std::uint64_t last = 0;
+            for (int still = 0; still < 5 && !d.expired();) {
+                (void)sleep_for(20ms);
+                std::uint64_t now = g_handed.load();
+                still = now == last ? still + 1 : 0;
+                last = now;
+            }
+            CHECK_FALSE(g_finished.load());  // parked, not done: it went no faster than the client
+            CHECK(server.connections() == 1);
+            REQUIRE(g_writer_fd.load() >= 0);
+            long in_kernel = kernel_bytes(g_writer_fd, s->native());
+            REQUIRE(in_kernel >= 0);
+            // What the handler made (its body bytes, the chunk framing) less what
+            // the kernel holds is what this process holds: the bytes in out_
+            // and the piece the parked write is sending, less the response head
+            // (in the kernel, not counted as made).
+            std::uint64_t handed = g_handed.load();
+            long framing = path == "/chunked" ? static_cast<long>(handed / kPiece) * 7 : 0;
+            long held = static_cast<long>(handed) + framing - in_kernel;
+            MESSAGE(path << ", limit " << c.limit << ": handed " << handed << " bytes, kernel holds " << in_kernel
+                           << ", this process " << held << " (plus the head)");
+            CHECK(handed < kPiece * kPieces);
+            CHECK(held <= static_cast<long>(c.limit + kPiece + 7));
+            CHECK(held > -1024);  // the accounting adds up (only the head is not counted as made)
+            // The client reads at last: the whole body arrives, intact.
+            auto rs = read_responses(*s, 1, d);
+            REQUIRE(rs.size() == 1);
+            CHECK(rs[0].status == 200);
+            CHECK(rs[0].body.size() == kPiece * kPieces);
+            CHECK(rs[0].body.find_first_not_of('s') == std::string::npos);
+            CHECK(g_finished.load());
+        });
+    }
 }
 
 TEST_CASE("an upload that stalls mid-body gets 408 after body_timeout and its connection is closed") {
