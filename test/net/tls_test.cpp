@@ -7,6 +7,7 @@
 
 #include "../support.hpp"
 
+#include <tendril/core/context.hpp>
 #include <tendril/http/client.hpp>
 #include <tendril/http/server.hpp>
 #include <tendril/net/listener.hpp>
@@ -371,6 +372,13 @@ TEST_CASE("tls: HTTPServer and http::Client over TLS; idle connections give thei
     REQUIRE(held > 0);
     MESSAGE("resident bytes per idle HTTPS connection, server and client side together: " << released
             << " (server without SSL_MODE_RELEASE_BUFFERS: " << held << ")");
+    CHECK((SSL_CTX_get_mode(server_ctx()->native()) & SSL_MODE_RELEASE_BUFFERS) != 0);
+#if TENDRIL_ASAN
+    // ASan's allocator pads every block and keeps freed ones in quarantine:
+    // resident memory says nothing about what OpenSSL holds.
+    MESSAGE("under AddressSanitizer: the resident-memory comparison is made in the normal build only");
+#else
     // The server's 16 KiB+ read record buffer, at least, is given back.
     CHECK(held - released > 8 * 1024);
+#endif
 }
