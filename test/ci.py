@@ -22,6 +22,9 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, cwd=ROOT, **kw).returncode
 
 
+FAILURES = []  # "build: suite: test id: last traceback line", printed again at the very end
+
+
 def counted_run(cmd, summary, what):
     """Run a step that appends "passed failed skipped" lines to `summary`,
     and return its counts. A step that exits non-zero without having
@@ -33,10 +36,14 @@ def counted_run(cmd, summary, what):
     with open(summary) as f:
         f.seek(before)
         for line in f:
+            if line.startswith("F "):
+                FAILURES.append(line[2:].strip())
+                continue
             p, fl, sk = map(int, line.split())
             passed, failed, skipped = passed + p, failed + fl, skipped + sk
     if rc != 0 and failed == 0:
         print(f"######## {what}: exited with status {rc} without reporting a failure: counted as one", flush=True)
+        FAILURES.append(f"{what}: exited with status {rc}")
         failed = 1
     return passed, failed, skipped
 
@@ -87,6 +94,7 @@ def main():
                 [f"{build_dir}/test/unit_tests"])
         if rc != 0:
             print(f"######## {name}: BUILD FAILED", flush=True)
+            FAILURES.append(f"{name}: the build failed")
             failed += 1
             continue
         print(f"######## {name}: built in {time.time() - t0:.0f}s; running the suite", flush=True)
@@ -105,6 +113,8 @@ def main():
         print("######## no test ran at all: counted as a failure", flush=True)
         failed = 1
     print(f"\nCI took {time.time() - t_start:.0f}s; {skipped} skipped")
+    for line in FAILURES:
+        print(f"FAILED {line}")
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

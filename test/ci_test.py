@@ -52,6 +52,13 @@ class CiCountsTest(unittest.TestCase):
         ok = [sys.executable, "-c", f"open({self.summary!r}, 'a').write('3 0 1\\n')"]
         self.assertEqual(ci.counted_run(ok, self.summary, "ok"), (3, 0, 1))
 
+    def test_failed_tests_are_named_for_the_closing_lines(self):
+        # CI's log is read from its tail: the names of what failed must be there.
+        ci.FAILURES.clear()
+        passed, failed, _ = ci.suite_counts(self.tmp.name, self.summary, ["--suite", "unit"])
+        self.assertGreaterEqual(failed, 1)
+        self.assertTrue(any("unit" in f and "no unit test binary" in f for f in ci.FAILURES), ci.FAILURES)
+
     def test_the_suite_over_an_empty_build_fails(self):
         passed, failed, _ = ci.suite_counts(self.tmp.name, self.summary, ["--suite", "unit"])
         self.assertEqual(passed, 0)

@@ -97,7 +97,13 @@ def run_integration(tally, only):
         failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
         skipped = len(res.skipped)
         passed = res.testsRun - failed - skipped
-        tally.add(f"{rel} ({time.time() - t0:.1f}s)", passed, failed, skipped)
+        detail = None
+        if failed:
+            # The test's id and the last line of its traceback: CI shows only
+            # the tail of its log, and this is what has to be in it.
+            detail = "; ".join(f"{t.id()}: {(tb.strip().splitlines() or ['?'])[-1][:200]}"
+                               for t, tb in res.failures + res.errors)
+        tally.add(f"{rel} ({time.time() - t0:.1f}s)", passed, failed, skipped, detail=detail)
 
 
 def run_scripts(tally, only):
@@ -156,6 +162,8 @@ def main():
     if args.summary_file:
         with open(args.summary_file, "a") as f:
             f.write(f"{tally.passed} {tally.failed} {tally.skipped}\n")
+            for name, detail in tally.failures:
+                f.write(f"F {args.build}: {name}" + (f": {detail}" if detail else "") + "\n")
     print(f"{tally.passed} passed, {tally.failed} failed")
     sys.exit(1 if tally.failed else 0)
 
