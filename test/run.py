@@ -63,7 +63,18 @@ def run_unit(build, tally, extra):
             if line.startswith("skipped test case: "):
                 print(line, flush=True)
     tally.add(f"unit ({time.time() - t0:.1f}s)", passed, failed + (1 if p.returncode and not failed else 0),
-              skipped if not extra else 0, detail=None)
+              skipped if not extra else 0, detail=failed_unit_cases(out) if failed else None)
+
+
+def failed_unit_cases(out):
+    """'case name (file:line: the failed check)' for each doctest case that failed."""
+    found = []
+    for block in out.split("=" * 79):
+        case = re.search(r"TEST CASE:\s+(.*)", block)
+        error = re.search(r"^(\S+:\d+): (?:ERROR|FATAL ERROR): (.*)$", block, re.M)
+        if case and error:
+            found.append(f"{case.group(1).strip()} ({error.group(1)}: {error.group(2)[:160]})")
+    return "; ".join(found) or None
 
 
 def discover(pattern_suffix):
