@@ -193,6 +193,7 @@ public:
     bool idle() const { return idle_; }
 
 private:
+    void append_header_line(std::string_view keyword, std::string_view value);
     friend class BodyReader;
     friend class BodyWriter;
     enum class Phase : std::uint8_t { none, status_line, headers_ended };

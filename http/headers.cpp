@@ -56,9 +56,8 @@ bool valid_field_value(std::string_view s) {
     return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
+bool detail::iequals_same_size(const char* a, const char* b, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
         if (a[i] != b[i] && lower(a[i]) != lower(b[i])) return false;
     return true;
 }

@@ -13,7 +13,14 @@
 
 namespace tendril::http {
 
-bool iequals(std::string_view a, std::string_view b);
+namespace detail {
+bool iequals_same_size(const char* a, const char* b, std::size_t n);
+}
+// Inline for the size test: most comparisons (a header name against the ones
+// framing depends on) fail on it.
+inline bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && detail::iequals_same_size(a.data(), b.data(), a.size());
+}
 
 // RFC 9110 5.6.2: a field name is a token.
 bool is_token_char(unsigned char c);

@@ -31,6 +31,19 @@ bool known_method(std::string_view m) {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
+// The bytes a reg-name may hold besides %XX (RFC 3986 3.2.2): unreserved
+// and sub-delims.
+struct HostNameTable {
+    bool t[256] = {};
+    constexpr HostNameTable() {
+        for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+        for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+        for (int c = '0'; c <= '9'; ++c) t[c] = true;
+        for (unsigned char c : std::string_view("-._~!$&'()*+,;=")) t[c] = true;
+    }
+};
+constexpr HostNameTable kHostName;
+
 // RFC 9112 3.2: Host = uri-host [ ":" port ] (RFC 3986), possibly empty.
 // A front end and this server could otherwise route one request to two
 // different virtual hosts.
@@ -49,14 +62,11 @@ bool valid_host(std::string_view h) {
         std::string_view name = h.substr(0, colon);
         port = colon == std::string_view::npos ? std::string_view() : h.substr(colon + 1);  // may be empty
         for (std::size_t i = 0; i < name.size(); ++i) {
-            char c = name[i];
-            bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
-                              c == '-' || c == '.' || c == '_' || c == '~';
-            bool sub_delim = std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+            auto c = static_cast<unsigned char>(name[i]);
             if (c == '%') {
                 if (i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
                 i += 2;
-            } else if (!unreserved && !sub_delim) {
+            } else if (!kHostName.t[c]) {
                 return false;
             }
         }
@@ -390,7 +400,9 @@ bool RequestParser::strict_check(const char* data, std::size_t n, std::size_t le
         // bytes where need be: they are in the buffer). A CR last in the
         // buffer is checked against the next piece's first byte.
         for (std::size_t j = i; j < n; ++j) {
-            if (data[j] != '\r') continue;
+            auto cr = static_cast<const char*>(std::memchr(data + j, '\r', n - j));
+            if (!cr) break;
+            j = static_cast<std::size_t>(cr - data);
             if (j + 1 == len) {
                 expect_head_lf_ = true;
                 break;

@@ -31,7 +31,15 @@ void BaseHTTPRequestHandler::send_response(int code, std::string_view message) {
     log_request(code);
     send_response_only(code, message);
     send_header("Server", version_string());
-    send_header("Date", http_date_now());
+    if (state_.interim) send_header("Date", http_date_now());
+    else append_header_line("Date", http_date_now());  // ours: nothing to check
+}
+
+void BaseHTTPRequestHandler::append_header_line(std::string_view keyword, std::string_view value) {
+    out_.append(keyword);
+    out_.append(": ", 2);
+    out_.append(value);
+    out_.append("\r\n", 2);
 }
 
 void BaseHTTPRequestHandler::send_response_only(int code, std::string_view message) {
@@ -61,10 +69,7 @@ void BaseHTTPRequestHandler::send_header(std::string_view keyword, std::string_v
         return;
     }
     if (state_.phase != Phase::status_line) throw std::logic_error("send_header() outside a response's headers");
-    out_.append(keyword);
-    out_.append(": ", 2);
-    out_.append(value);
-    out_.append("\r\n", 2);
+    append_header_line(keyword, value);
     // The framing headers the handler sends itself decide how the body is
     // framed in end_headers().
     if (iequals(keyword, "Content-Length")) {
