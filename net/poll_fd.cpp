@@ -144,8 +144,11 @@ IoResult PollFd::retry_write(Call call, Restore restore, std::size_t n, Deadline
 }
 
 IoResult PollFd::read(void* buf, std::size_t n, Deadline deadline) {
-    return retry_read([&] { return ::read(fd_, buf, n); }, [&] { return StackPool::restore_range(buf, n); }, n,
-                      deadline);
+    auto restore = [&] { return StackPool::restore_range(buf, n); };
+    // recv(2) on a socket: the kernel goes straight to the socket, not
+    // through the file layer's position lock and fsnotify as read(2) does.
+    if (is_socket_) return retry_read([&] { return ::recv(fd_, buf, n, 0); }, restore, n, deadline);
+    return retry_read([&] { return ::read(fd_, buf, n); }, restore, n, deadline);
 }
 
 IoResult PollFd::readv(const iovec* iov, int count, Deadline deadline) {
