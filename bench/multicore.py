@@ -9,8 +9,9 @@ One invocation, on this machine and over loopback only, measures:
             on --threads T, and Go net/http with GOMAXPROCS=T
   plaintext wrk -t1 -c1000 -d10s /plaintext against tendril's hello on 1 thread
             and on --threads T, nginx with T workers (SO_REUSEPORT), and Go with
-            GOMAXPROCS=T; tendril (T threads) and nginx 3 times each,
-            alternating, median reported
+            GOMAXPROCS=T; tendril (T threads) and nginx 5 times each,
+            alternating, median reported (one run is +-4% on these shared
+            machines); nginx with 1 worker once, beside tendril on 1 thread
 
 and prints every figure with tendril's ratio to each peer -- requests per
 server CPU-second and server CPU per connection first, as those stay fair when
@@ -128,6 +129,7 @@ def plaintext_servers(setup, t, www):
         "tendril-1": (setup.app("hello", "--threads", "1"), None),
         f"tendril-{t}": (setup.app("hello", "--threads", str(t)), None),
         f"nginx-{t}": (setup.nginx(www), {"NGINX_WORKERS": str(t)}),
+        "nginx-1": (setup.nginx(www), {"NGINX_WORKERS": "1"}),
         f"go-{t}": (go_argv, {"GOMAXPROCS": str(t)}),
     }
 
@@ -155,7 +157,7 @@ def run_plaintext(setup, t, seconds, connections, repeats, raw, scratch):
     plan = []
     for i in range(repeats):
         plan += [(f"tendril-{t}", i), (f"nginx-{t}", i)]
-    plan += [("tendril-1", 0), (f"go-{t}", 0)]
+    plan += [("tendril-1", 0), ("nginx-1", 0), (f"go-{t}", 0)]
     log(f"plaintext: wrk -t1 -c{connections} -d{seconds}s /plaintext; tendril-{t} and nginx-{t} {repeats}x alternating")
     runs = {}
     for name, i in plan:
@@ -316,7 +318,7 @@ def main():
                 log(f"the open-files limit allows N={max_n} only (wanted {COMET_N})")
             comet = run_comet(setup, args.threads, n, 300, raw)
         if "plaintext" in phases:
-            plaintext = run_plaintext(setup, args.threads, 2 if args.quick else 10, 1000, 1 if args.quick else 3,
+            plaintext = run_plaintext(setup, args.threads, 2 if args.quick else 10, 1000, 1 if args.quick else 5,
                                       raw, scratch)
         for line in verdicts(args.threads, comet, plaintext, nproc):
             print("  " + line.replace("**", ""))
