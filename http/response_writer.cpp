@@ -43,8 +43,8 @@ void BaseHTTPRequestHandler::append_header_line(std::string_view keyword, std::s
 }
 
 void BaseHTTPRequestHandler::send_response_only(int code, std::string_view message) {
-    if (message.empty()) message = reason_phrase(code);
-    if (!valid_field_value(message)) throw std::invalid_argument("send_response: control characters in the reason phrase");
+    if (message.empty()) message = reason_phrase(code);  // ours, from the status table
+    else if (!valid_field_value(message)) throw std::invalid_argument("send_response: control characters in the reason phrase");
     if (code < 200) {
         begin_interim(code, message);
         return;
