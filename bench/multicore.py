@@ -201,8 +201,16 @@ def verdicts(t, comet, plaintext, nproc):
         ng = S.get(f"nginx-{t}", {})
         r = P.ratio(S.get(me, {}).get("req_per_cpu_s"), ng.get("req_per_cpu_s"))
         if r is not None:
+            # Run i of one beside run i of the other, alternating: the ratio of
+            # each pair cancels the machine's slower minutes.
+            R = plaintext["runs"]
+            pairs = sorted(a["req_per_cpu_s"] / b["req_per_cpu_s"]
+                           for a, b in zip(R.get(me, []), R.get(f"nginx-{t}", []))
+                           if a.get("req_per_cpu_s") and b.get("req_per_cpu_s"))
+            paired = (f"; run by run {' / '.join(f'{x:.3f}' for x in pairs)}, {me} ahead in "
+                      f"{sum(x >= 1.0 for x in pairs)} of {len(pairs)}" if len(pairs) > 1 else "")
             out.append(f"requests per server CPU-second, {me} / nginx-{t}: **{r:.2f}** (goal >= 1.0: "
-                       f"{'met' if r >= 1.0 else 'not met'})")
+                       f"{'met' if r >= 1.0 else 'not met'}{paired})")
         scale = P.ratio(S.get(me, {}).get("rps"), S.get(one, {}).get("rps"))
         if scale is not None:
             busy = S[me]["cpu_share"] + S[me]["wrk_share"]
