@@ -118,14 +118,6 @@ def settled_fds(app, timeout=5.0):
     return last
 
 
-def sanitized(app):
-    """True for an ASan build (its quarantine and shadow memory swamp RSS figures)."""
-    try:
-        with open(f"/proc/{app.proc.pid}/maps") as f:
-            return "libasan" in f.read()
-    except OSError:
-        return False
-
 
 class FaultCase(unittest.TestCase):
     def assertAlive(self, app, what=""):
@@ -163,7 +155,7 @@ class FaultCase(unittest.TestCase):
         n = wait_fds(app, base_fds)
         self.assertEqual(n, base_fds, f"{app.name}: {n} open descriptors, baseline {base_fds} {what}: "
                                       f"{fd_list(app)}")
-        if base_rss is not None and not sanitized(app):
+        if base_rss is not None and not app.sanitized():
             grew = app.rss_kib() - base_rss
             self.assertLess(grew, RSS_SLACK_KIB, f"{app.name}: RSS grew by {grew} KiB {what}")
 

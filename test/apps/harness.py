@@ -56,6 +56,16 @@ class App(ServerProcess):
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def sanitized(self):
+        """True for an ASan build: its quarantine keeps freed memory resident and
+        its shadow memory adds to every allocation, so RSS figures say nothing
+        about what the server holds."""
+        try:
+            with open(f"/proc/{self.proc.pid}/maps") as f:
+                return "libasan" in f.read()
+        except OSError:
+            return False
+
     def connection(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 

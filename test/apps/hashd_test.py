@@ -479,7 +479,10 @@ class HashdTest(unittest.TestCase):
             print(f"\nhashd after 60 aborted uploads: fds {fds0} -> {fds1}, RSS {rss0} -> {rss1} KiB", flush=True)
             self.assertTrue(fds_back, f"open fds did not return to {fds0}: {fds1} "
                                       f"({os.listdir(f'/proc/{app.proc.pid}/fd')})")
-            self.assertLess(rss1 - rss0, 1024, "RSS grew by aborted uploads")
+            # Under ASan the quarantine keeps what the aborted uploads freed
+            # (seen: 848 KiB), so only the normal build's RSS says anything.
+            if not app.sanitized():
+                self.assertLess(rss1 - rss0, 1024, "RSS grew by aborted uploads")
             # And the next request is served.
             status, headers, body = app.request("PUT", "/?alg=xxh64", body=mid)
             self.assertEqual((status, body), (200, self.expected["mid", "xxh64"].encode()))

@@ -52,14 +52,6 @@ def log_lines(app, text):
     return [line for line in app.stderr_text().splitlines() if text in line]
 
 
-def sanitized(app):
-    """True for an ASan build (its shadow memory and quarantine swamp RSS figures)."""
-    try:
-        with open(f"/proc/{app.proc.pid}/maps") as f:
-            return "libasan" in f.read()
-    except OSError:
-        return False
-
 
 def status_field(pid, name):
     with open(f"/proc/{pid}/status") as f:
@@ -214,7 +206,7 @@ class BackpressureTest(unittest.TestCase):
                 # buffers body bytes per client: one --chunk-size (1 MiB) each would
                 # be 1 GiB, one 64 KiB copy buffer each 64 MiB, and even a full
                 # output buffer (output_buffer_limit, 16 KiB) each would pass it.
-                if not sanitized(app):
+                if not app.sanitized():
                     bound = idle_kib + self.N * 16
                     self.assertLess(rss_kib, bound, "RSS with 1,000 non-reading clients")
                     self.assertLess(hwm_kib, bound, "peak RSS while 1,000 non-reading clients started")
