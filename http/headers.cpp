@@ -1,6 +1,8 @@
 // Headers (see headers.hpp).
 #include "tendril/http/headers.hpp"
 
+#include "tendril/http/detail/byte_class.hpp"
+
 #include <cstring>
 
 namespace tendril::http {
@@ -15,25 +17,17 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 namespace {
-struct TokenTable {
-    bool t[256] = {};
-    constexpr TokenTable() {
-        for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-        for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-        for (int c = '0'; c <= '9'; ++c) t[c] = true;
-        for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = true;
-    }
-};
-constexpr TokenTable kToken;
+// RFC 9110 5.6.2: tchar.
+constexpr detail::ByteClass kToken("!#$%&'*+-.^_`|~");
 }  // namespace
 
-bool is_token_char(unsigned char c) { return kToken.t[c]; }
+bool is_token_char(unsigned char c) { return kToken(c); }
 
 bool valid_field_name(std::string_view name) {
     // Without an early exit: names are short, and a branch per byte costs
     // more than the lookups (every header of every response comes here).
     bool ok = !name.empty();
-    for (unsigned char c : name) ok &= kToken.t[c];
+    for (unsigned char c : name) ok &= kToken(c);
     return ok;
 }
 

@@ -1,6 +1,8 @@
 // RequestParser (see request_parser.hpp for the rules it enforces).
 #include "tendril/http/request_parser.hpp"
 
+#include "tendril/http/detail/byte_class.hpp"
+
 #include <charconv>
 #include <cstring>
 #include <mutex>
@@ -33,16 +35,7 @@ bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' 
 
 // The bytes a reg-name may hold besides %XX (RFC 3986 3.2.2): unreserved
 // and sub-delims.
-struct HostNameTable {
-    bool t[256] = {};
-    constexpr HostNameTable() {
-        for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-        for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-        for (int c = '0'; c <= '9'; ++c) t[c] = true;
-        for (unsigned char c : std::string_view("-._~!$&'()*+,;=")) t[c] = true;
-    }
-};
-constexpr HostNameTable kHostName;
+constexpr detail::ByteClass kHostName("-._~!$&'()*+,;=");
 
 // RFC 9112 3.2: Host = uri-host [ ":" port ] (RFC 3986), possibly empty.
 // A front end and this server could otherwise route one request to two
@@ -66,7 +59,7 @@ bool valid_host(std::string_view h) {
             if (c == '%') {
                 if (i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
                 i += 2;
-            } else if (!kHostName.t[c]) {
+            } else if (!kHostName(c)) {
                 return false;
             }
         }
