@@ -405,15 +405,16 @@ bool RequestParser::strict_check(const char* data, std::size_t n, std::size_t le
         // Head bytes: every CR followed by LF (looking past the consumed
         // bytes where need be: they are in the buffer). A CR last in the
         // buffer is checked against the next piece's first byte.
-        for (std::size_t j = i; j < n; ++j) {
-            auto cr = static_cast<const char*>(std::memchr(data + j, '\r', n - j));
+        while (i < n) {
+            auto cr = static_cast<const char*>(std::memchr(data + i, '\r', n - i));
             if (!cr) break;
-            j = static_cast<std::size_t>(cr - data);
+            std::size_t j = static_cast<std::size_t>(cr - data);
             if (j + 1 == len) {
                 expect_head_lf_ = true;
                 break;
             }
             if (data[j + 1] != '\n') return false;
+            i = j + 1;
         }
         if (head_done_) {
             // http-parser ended the head on the byte after a CR (or on an LF)

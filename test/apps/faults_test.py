@@ -118,7 +118,6 @@ def settled_fds(app, timeout=5.0):
     return last
 
 
-
 class FaultCase(unittest.TestCase):
     def assertAlive(self, app, what=""):
         rc = app.proc.poll()

@@ -52,7 +52,6 @@ def log_lines(app, text):
     return [line for line in app.stderr_text().splitlines() if text in line]
 
 
-
 def status_field(pid, name):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
