@@ -235,6 +235,12 @@ int RequestParser::check_head() {
             return fail(400, "Bad Content-Length");
         content_length_ = n;
     }
+    // RFC 9110 9.3.6: a CONNECT request has no content, and http-parser ends
+    // it at its head whatever the framing says. A body a front end would
+    // forward as part of this request would be read here as the next
+    // request (smuggling): refuse it.
+    if (p->method == HTTP_CONNECT && (chunked_ || (content_length_ && *content_length_ > 0)))
+        return fail(400, "CONNECT with a body");
     if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1))
         return fail(400, "HTTP/1.1 requires exactly one Host header");
     if (hosts == 1 && !valid_host(host)) return fail(400, "Bad Host header");

@@ -474,6 +474,15 @@ class CommonRules:
                                                           ("Content-Length", "5")), body=b"0\r\n\r\n"),
                           400, "TE+CL")
 
+    def test_connect_with_a_body_is_400(self):
+        # RFC 9110 9.3.6: CONNECT has no content. Read as framed by http-parser
+        # (the head ends the message), this body would be a second request.
+        smuggled = b"GET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+        self.assert_error(b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+                          + smuggled, 400, "CONNECT with Content-Length")
+        self.assert_error(b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                          400, "CONNECT with chunked")
+
     def test_differing_or_duplicate_content_lengths_are_400(self):
         for values in (("5", "6"), ("5", "5"), ("5, 6",), ("5, 5",)):
             with self.subTest(values):

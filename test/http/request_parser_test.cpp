@@ -135,6 +135,15 @@ std::vector<Case> cases() {
         {"asterisk form other than OPTIONS", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         {"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", 0, 1, "*", ""},
         {"a fragment in the target", "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        // http-parser ends a CONNECT at its head: a body would be read as a
+        // second request (found by fuzzing).
+        {"CONNECT with a Content-Length body",
+         "CONNECT h:443 HTTP/1.1\r\nHost: h\r\nContent-Length: 30\r\n\r\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n",
+         400},
+        {"CONNECT with a chunked body",
+         "CONNECT h:443 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {"CONNECT without a body", "CONNECT h:443 HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 0, 1,
+         "h:443", ""},
         {"a space in Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
         {"userinfo in Host", "GET / HTTP/1.1\r\nHost: u@h\r\n\r\n", 400},
         {"a port that is not a number", "GET / HTTP/1.1\r\nHost: h:x\r\n\r\n", 400},
