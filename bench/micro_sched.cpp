@@ -346,7 +346,7 @@ void run_cpu_benchmarks(int rounds, const Sizes& z) {
     run([&] {
         yrt = measure(rounds, [&] { return yield_pingpong(z.yields); });
         Stat ysw{yrt.med / 2, yrt.lo / 2, yrt.hi / 2, true};
-        add(sw, "yield ping-pong, per round trip A->B->A", yrt, "= 4 fcontext jumps via the scheduler");
+        add(sw, "yield ping-pong, per round trip A->B->A", yrt, "= 3 fcontext jumps: A->B direct, B->loop->A");
         add(sw, "yield ping-pong, per switch A->B", ysw,
             fmt("%.1fx a bare fcontext round trip", fc.med > 0 ? ysw.med / fc.med : 0));
 

@@ -209,54 +209,98 @@ FiberHandle SchedulerCore::start_fiber(Fiber* f) {
 }
 
 void SchedulerCore::entry(Transfer t) noexcept {
-    Fiber* f = static_cast<Fiber*>(t.data);
+    Fiber* f = t_fiber;  // enter() made it current before the jump
     SchedulerCore* s = f->sched;
-    s->main_ctx_ = t.fctx;
     StackBounds from;
     context_started(&from);
-    if (from.lo) {
+    if (!t.data && from.lo) {  // started from the loop: learn the thread's stack
         s->main_stack_lo_ = from.lo;
         s->main_stack_size_ = from.size;
     }
+    s->resumed(t);
     f->invoke(f->callable);  // noexcept: see on_terminate
     s->exit_current();
 }
 
 // --- switching -----------------------------------------------------------------
+//
+// The loop hands the CPU to the first fiber of a batch; a fiber that parks
+// hands it straight to the next one (the batch is a member for that), and
+// only the last of a batch, or one that ends, goes back to the loop. One
+// switch per wake instead of two, and since the fibers of a server mostly
+// park at the same call site, the CPU's return predictions stay right
+// across the switch (with core/context.hpp's jump_context; a detour through
+// the loop's frames broke them all).
+// Whoever jumps sends its own Fiber* (nullptr: the loop), so the context
+// that resumes knows where to file the one it left.
+//
+// The pieces are inlined into their few callers: every call frame between a
+// fiber's wait and the jump is one more return that mispredicts after a
+// resume from the loop.
+#define TENDRIL_HOT_PATH [[gnu::always_inline]] inline
 
-void SchedulerCore::switch_to(Fiber* f) {
+TENDRIL_HOT_PATH void SchedulerCore::enter(Fiber* f) {
     make_resident(f);
     running_ = f;
     t_fiber = f;
     f->set_state(FiberState::running);
-    EhGlobals* g = eh_globals();
-    main_eh_[0] = g->caught;
-    main_eh_[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(g->uncaught));
+    auto* g = static_cast<EhGlobals*>(eh_);
     g->caught = f->eh_globals[0];
     g->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->eh_globals[1]));
+}
 
-    Transfer t = switch_context(f->ctx, f, &main_fake_stack_, StackBounds{f->stack.lo, f->stack.size()},
-                                f->tsan_fiber);
-
-    f->ctx = t.fctx;
+TENDRIL_HOT_PATH void SchedulerCore::leave(Fiber* f) {
+    auto* g = static_cast<EhGlobals*>(eh_);
     f->eh_globals[0] = g->caught;
     f->eh_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(g->uncaught));
-    g->caught = main_eh_[0];
-    g->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(main_eh_[1]));
-    running_ = nullptr;
-    t_fiber = nullptr;
     ++counters_.switches;
     if (!f->pool->options().guard && std::memcmp(f->stack.lo, &kCanary, sizeof kCanary) != 0)
         fatal("fiber stack overflow in fiber '%s' (unguarded %zu KiB stack: its canary was "
               "overwritten)", f->name, f->stack.size() / 1024);
-    if (f->get_state() == FiberState::done) finish(f);
+}
+
+TENDRIL_HOT_PATH void SchedulerCore::resumed(Transfer t) {
+    if (t.data) static_cast<Fiber*>(t.data)->ctx = t.fctx;
+    else main_ctx_ = t.fctx;
+}
+
+void SchedulerCore::switch_to(Fiber* f) {
+    auto* g = static_cast<EhGlobals*>(eh_);
+    main_eh_[0] = g->caught;
+    main_eh_[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(g->uncaught));
+    enter(f);
+
+    Transfer t = switch_context(f->ctx, nullptr, &main_fake_stack_, StackBounds{f->stack.lo, f->stack.size()},
+                                f->tsan_fiber);
+
+    // Back from the last fiber of the chain that f began.
+    Fiber* last = static_cast<Fiber*>(t.data);
+    last->ctx = t.fctx;
+    g->caught = main_eh_[0];
+    g->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(main_eh_[1]));
+    running_ = nullptr;
+    t_fiber = nullptr;
+    if (last->get_state() == FiberState::done) finish(last);
+}
+
+TENDRIL_HOT_PATH Transfer SchedulerCore::switch_away(Fiber* f) {
+    leave(f);
+    if (Fiber* next = batch_.pop_front()) {
+        enter(next);
+        return switch_context(next->ctx, f, &f->sanitizer_fake_stack,
+                              StackBounds{next->stack.lo, next->stack.size()}, next->tsan_fiber);
+    }
+    return switch_context(main_ctx_, f, &f->sanitizer_fake_stack, StackBounds{main_stack_lo_, main_stack_size_},
+                          main_tsan_fiber_);
 }
 
 void SchedulerCore::exit_current() {
     Fiber* f = running_;
     f->set_state(FiberState::done);
-    // nullptr fake-stack slot: ASan frees this fiber's fake stack.
-    switch_context(main_ctx_, nullptr, nullptr, StackBounds{main_stack_lo_, main_stack_size_}, main_tsan_fiber_);
+    leave(f);
+    // To the loop, which frees the stack this runs on. nullptr fake-stack
+    // slot: ASan frees this fiber's fake stack.
+    switch_context(main_ctx_, f, nullptr, StackBounds{main_stack_lo_, main_stack_size_}, main_tsan_fiber_);
     __builtin_unreachable();
 }
 
@@ -303,9 +347,7 @@ Status SchedulerCore::park(const char* reason, const void* object, bool (*unlink
     f->parked_at = now_;
     f->reclaimed = false;
     if (options_.reclaim != StackReclaim::none && f->pin_depth == 0) reclaim_[f->reclaim_level].push_back(f);
-    Transfer t = switch_context(main_ctx_, nullptr, &f->sanitizer_fake_stack,
-                                StackBounds{main_stack_lo_, main_stack_size_}, main_tsan_fiber_);
-    main_ctx_ = t.fctx;
+    resumed(switch_away(f));
     return f->wake_status;
 }
 
@@ -313,9 +355,7 @@ void SchedulerCore::yield_current() {
     Fiber* f = running_;
     f->set_state(FiberState::runnable);
     run_queue_.push_back(f);
-    Transfer t = switch_context(main_ctx_, nullptr, &f->sanitizer_fake_stack,
-                                StackBounds{main_stack_lo_, main_stack_size_}, main_tsan_fiber_);
-    main_ctx_ = t.fctx;
+    resumed(switch_away(f));
 }
 
 void SchedulerCore::ready(Fiber* f, Status status) {
@@ -501,9 +541,8 @@ Status SchedulerCore::wait_hangup(PollDesc* pd, Deadline deadline) {
 // --- the loop ------------------------------------------------------------------
 
 void SchedulerCore::run_ready() {
-    FiberList batch;
-    batch.swap(run_queue_);
-    while (Fiber* f = batch.pop_front()) switch_to(f);
+    batch_.swap(run_queue_);  // empty: the last batch ran to its end
+    while (Fiber* f = batch_.pop_front()) switch_to(f);
 }
 
 void SchedulerCore::poll_io(Duration timeout) {
@@ -594,6 +633,9 @@ void SchedulerCore::run() {
     t_scheduler = &owner_;
     t_core = this;
     main_tsan_fiber_ = sanitizer_context_current();
+    // This thread's, for good: looked up once (a call and a TLS lookup in
+    // libstdc++), not on every switch.
+    eh_ = eh_globals();
     stop_requested_ = false;
     int rounds = 0;
     Instant last_poll = Clock::now();

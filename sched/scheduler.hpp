@@ -8,9 +8,13 @@
 //   3. fire due timers (deadlines, sleeps), take what other threads sent
 //      (wakes of fibers parked on shared channels and locks, posted work);
 //   4. compact the stacks of fibers parked longer than reclaim_after.
-// It returns when no fiber is left. Every switch goes through the scheduler's
-// own context (a trampoline, as Go's g0), so there is exactly one place that
-// swaps stacks, sanitizer state and exception state.
+// It returns when no fiber is left. The loop switches to the first fiber of
+// step 1; a fiber that parks or yields switches straight to the next one,
+// and only the last (or one that ends: the loop frees its stack) goes back
+// to the loop's own context. One switch per wake, not two through a
+// trampoline; SchedulerCore's enter()/leave() are the one place that swaps
+// exception state, core/context.hpp's switch_context() the one that swaps
+// stacks and sanitizer state.
 //
 // Threads: a Scheduler, its fibers, sockets, Timers and servers belong to the
 // thread that runs it. What may cross threads is said where it is declared:

@@ -124,6 +124,10 @@ private:
     using FiberList = IntrusiveList<Fiber, &Fiber::run_hook>;
 
     void switch_to(Fiber* f);
+    void enter(Fiber* f);
+    void leave(Fiber* f);
+    Transfer switch_away(Fiber* f);
+    void resumed(Transfer t);
     [[noreturn]] void exit_current();
     static void entry(Transfer t) noexcept;
     void finish(Fiber* f);
@@ -147,6 +151,7 @@ private:
 
     Fiber* running_ = nullptr;
     FiberList run_queue_;
+    FiberList batch_;  // the run queue as run_ready() took it
     IntrusiveList<Fiber, &Fiber::all_hook> all_;
     // Parked fibers whose stacks are not reclaimed yet, one list per level
     // (each oldest first, all due after reclaim_after << level).
@@ -163,6 +168,7 @@ private:
 
     void* main_ctx_ = nullptr;
     void* main_eh_[2] = {nullptr, nullptr};
+    void* eh_ = nullptr;  // the running thread's C++ exception state (__cxa_get_globals)
     void* main_fake_stack_ = nullptr;
     void* main_tsan_fiber_ = nullptr;
     const void* main_stack_lo_ = nullptr;

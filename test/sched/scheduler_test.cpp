@@ -66,6 +66,47 @@ TEST_CASE("yield lets every other ready fiber run once, round robin") {
     CHECK(trace == "ababab");
 }
 
+// Fibers of one round switch straight to each other (not through the loop),
+// so the exception state they swap must follow each of them either way.
+TEST_CASE("a fiber parked inside a catch block keeps its own exception; the others see none") {
+    std::string trace;
+    int clean_checks = 0;
+    auto parks_in_catch = [&](const char* name) {
+        try {
+            throw std::runtime_error(name);
+        } catch (const std::exception&) {
+            for (int i = 0; i < 3; ++i) {
+                yield();
+                CHECK(std::uncaught_exceptions() == 0);
+                try {
+                    throw;  // the one being handled: this fiber's, whoever ran meanwhile
+                } catch (const std::exception& e) {
+                    trace += e.what();
+                }
+            }
+        }
+        CHECK(std::current_exception() == nullptr);
+    };
+    Scheduler s;
+    s.go([&] { parks_in_catch("a"); });
+    s.go([&] { parks_in_catch("b"); });
+    s.go([&] {
+        for (int i = 0; i < 4; ++i) {
+            CHECK(std::current_exception() == nullptr);
+            ++clean_checks;
+            yield();
+        }
+    });
+    // A round of three: a and b hand over directly, the last goes back to
+    // the loop; and a fiber started by a direct switch (the next two).
+    s.go([&] { CHECK(std::current_exception() == nullptr); });
+    s.run();
+    CHECK(trace == "ababab");
+    CHECK(clean_checks == 4);
+    CHECK(std::current_exception() == nullptr);
+    CHECK(s.counters().switches >= 4 * 3);
+}
+
 TEST_CASE("sleeps wake in deadline order, not spawn order") {
     std::vector<int> woke;
     run([&] {
