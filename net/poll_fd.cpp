@@ -3,6 +3,7 @@
 
 #include "tendril/core/fatal.hpp"
 #include "tendril/core/stack_pool.hpp"
+#include "tendril/net/uncancellable_io.hpp"
 #include "tendril/sched/detail/poll_desc.hpp"
 #include "tendril/sched/detail/scheduler_core.hpp"
 #include "tendril/sched/scheduler.hpp"
@@ -16,6 +17,8 @@
 #include <utility>
 
 namespace tendril {
+
+namespace io = uncancellable;  // recv, send, ...: no cancellation bracket (see there)
 
 PollFd::PollFd(int fd) : fd_(fd) {
     sched_ = detail::SchedulerCore::current();
@@ -147,22 +150,22 @@ IoResult PollFd::read(void* buf, std::size_t n, Deadline deadline) {
     auto restore = [&] { return StackPool::restore_range(buf, n); };
     // recv(2) on a socket: the kernel goes straight to the socket, not
     // through the file layer's position lock and fsnotify as read(2) does.
-    if (is_socket_) return retry_read([&] { return ::recv(fd_, buf, n, 0); }, restore, n, deadline);
-    return retry_read([&] { return ::read(fd_, buf, n); }, restore, n, deadline);
+    if (is_socket_) return retry_read([&] { return io::recv(fd_, buf, n, 0); }, restore, n, deadline);
+    return retry_read([&] { return io::read(fd_, buf, n); }, restore, n, deadline);
 }
 
 IoResult PollFd::readv(const iovec* iov, int count, Deadline deadline) {
     std::size_t total = 0;
     for (int i = 0; i < count; ++i) total += iov[i].iov_len;
-    return retry_read([&] { return ::readv(fd_, iov, count); }, [&] { return restore_iov(iov, count); }, total,
+    return retry_read([&] { return io::readv(fd_, iov, count); }, [&] { return restore_iov(iov, count); }, total,
                       deadline);
 }
 
 IoResult PollFd::write(const void* buf, std::size_t n, Deadline deadline) {
     // MSG_NOSIGNAL: a peer that went away is an EPIPE result, never SIGPIPE.
     auto restore = [&] { return StackPool::restore_range(buf, n); };
-    if (is_socket_) return retry_write([&] { return ::send(fd_, buf, n, MSG_NOSIGNAL); }, restore, n, deadline);
-    return retry_write([&] { return ::write(fd_, buf, n); }, restore, n, deadline);
+    if (is_socket_) return retry_write([&] { return io::send(fd_, buf, n, MSG_NOSIGNAL); }, restore, n, deadline);
+    return retry_write([&] { return io::write(fd_, buf, n); }, restore, n, deadline);
 }
 
 IoResult PollFd::write_all(const void* buf, std::size_t n, Deadline deadline) {
@@ -188,9 +191,9 @@ IoResult PollFd::writev_all(iovec* iov, int count, Deadline deadline) {
             msghdr msg{};
             msg.msg_iov = iov;
             msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(count);
-            r = retry_write([&] { return ::sendmsg(fd_, &msg, MSG_NOSIGNAL); }, restore, want, deadline);
+            r = retry_write([&] { return io::sendmsg(fd_, &msg, MSG_NOSIGNAL); }, restore, want, deadline);
         } else {
-            r = retry_write([&] { return ::writev(fd_, iov, count); }, restore, want, deadline);
+            r = retry_write([&] { return io::writev(fd_, iov, count); }, restore, want, deadline);
         }
         if (!r) return {done, r.status, r.error};
         done += r.n;

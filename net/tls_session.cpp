@@ -1,6 +1,8 @@
 // TlsSession (see tls_session.hpp).
 #include "tendril/net/tls_session.hpp"
 
+#include "tendril/net/uncancellable_io.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -35,7 +37,7 @@ int bio_read(BIO* b, char* buf, int len) {
         return -1;
     }
     for (;;) {
-        ssize_t r = ::read(fd->fd(), buf, static_cast<std::size_t>(len));
+        ssize_t r = uncancellable::read(fd->fd(), buf, static_cast<std::size_t>(len));
         if (r > 0) {
             // Not after a hang-up: the EOF behind the data is never announced again.
             if (r < len && !fd->hung_up()) fd->consumed_read();
@@ -67,7 +69,7 @@ int bio_write(BIO* b, const char* buf, int len) {
         return -1;
     }
     for (;;) {
-        ssize_t r = ::send(fd->fd(), buf, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+        ssize_t r = uncancellable::send(fd->fd(), buf, static_cast<std::size_t>(len), MSG_NOSIGNAL);
         if (r >= 0) {
             if (r < len) fd->consumed_write();
             return static_cast<int>(r);
