@@ -320,16 +320,20 @@ int RequestParser::check_request_line() {
     // status does not depend on where the bytes were split.
     if (raw_line_too_long_) return 0;
     std::string_view line = raw_line_;
-    auto sp1 = line.find(' ');
-    if (sp1 == std::string_view::npos || !known_method(line.substr(0, sp1))) return 0;
+    // Method and version are a few bytes, scanned by hand (memchr's set-up
+    // costs more than they do and showed in profiles); the target may be long.
+    std::size_t sp1 = 0;
+    while (sp1 < line.size() && line[sp1] != ' ') ++sp1;
+    if (sp1 == line.size() || !known_method(line.substr(0, sp1))) return 0;
     auto sp2 = line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos) {
         if (line.size() - sp1 - 1 > limits_.max_request_line) return 0;
         return fail(400, "Bad request version (HTTP/0.9 is not served)");
     }
     if (sp2 - sp1 - 1 > limits_.max_request_line) return 0;
-    if (sp2 == sp1 + 1 || sp2 + 1 == line.size() || line.find(' ', sp2 + 1) != std::string_view::npos)
-        return fail(400, "Bad request syntax");
+    std::size_t sp3 = sp2 + 1;
+    while (sp3 < line.size() && line[sp3] != ' ') ++sp3;
+    if (sp2 == sp1 + 1 || sp2 + 1 == line.size() || sp3 != line.size()) return fail(400, "Bad request syntax");
     return 0;
 }
 
