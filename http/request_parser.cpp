@@ -185,12 +185,17 @@ int RequestParser::check_head() {
     req_.method = method_name(p->method);
     if (p->http_major >= 2) return fail(505, "HTTP Version Not Supported");
     if (p->http_major == 0) return fail(400, "Bad request version (HTTP/0.9 is not served)");
+    // A line past its limit is not kept, so neither the version check below
+    // nor check_request_line() saw it. The target is within its limit here
+    // (on_url answers 414 otherwise), so the excess is runs of spaces or a
+    // malformed method or version: method, spaces and version fit in 64.
+    if (raw_line_too_long_) return fail(400, "Bad request syntax");
     // http-parser reads any four bytes where "TTP/" belongs: insist on them.
     std::string_view line = raw_line_;
     char version[] = " HTTP/d.d";
     version[6] = static_cast<char>('0' + p->http_major);
     version[8] = static_cast<char>('0' + p->http_minor);
-    if (!raw_line_too_long_ && (line.size() < 9 || line.substr(line.size() - 9) != version))
+    if (line.size() < 9 || line.substr(line.size() - 9) != version)
         return fail(400, "Bad request version");
     // RFC 9112 3.2: "*" is for OPTIONS only, and no form carries a fragment.
     if (req_.target == "*" && p->method != HTTP_OPTIONS) return fail(400, "Bad request target");

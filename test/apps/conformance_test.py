@@ -483,6 +483,13 @@ class CommonRules:
         self.assert_error(b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
                           400, "CONNECT with chunked")
 
+    def test_request_line_padded_past_its_limit_is_400(self):
+        # Past the line limit (64 KiB + 64) the line is not kept; its checks
+        # (single spaces, "HTTP/") must not be skipped with it.
+        pad = b" " * (70 * 1024)
+        self.assert_error(b"GET /" + pad + b"HT)P/1.1\r\nHost: x\r\n\r\n", 400, "spaces, then a bad version")
+        self.assert_error(b"GET /" + pad + b"HTTP/1.1\r\nHost: x\r\n\r\n", 400, "spaces before the version")
+
     def test_differing_or_duplicate_content_lengths_are_400(self):
         for values in (("5", "6"), ("5", "5"), ("5, 6",), ("5, 5",)):
             with self.subTest(values):

@@ -249,6 +249,30 @@ TEST_CASE("limits are configurable") {
     CHECK(parse_split("GET /short HTTP/1.1\r\nHost: h\r\n\r\n", {}, small).status == 0);
 }
 
+// A request line past max_request_line + 64 is not kept, and the checks on
+// it (exact single spaces, "HTTP/" in the version) used to be skipped with
+// it: spaces as padding got a bad version through (found by fuzzing).
+TEST_CASE("a request line padded past its limit with spaces is a 400, a long target still a 414") {
+    ParserLimits small;
+    small.max_request_line = 10;
+    const std::string pad(100, ' ');
+    const std::string padded[] = {
+        "GET /3" + pad + "HT)P/1.1\r\nHost: h\r\n\r\n",
+        "GET /3" + pad + "HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET" + pad + "/3 HTTP/1.1\r\nHost: h\r\n\r\n",
+    };
+    for (const std::string& raw : padded) {
+        INFO(raw);
+        CHECK(parse_split(raw, {}, small).status == 400);
+        for (std::size_t cut = 1; cut < raw.size(); ++cut) {
+            INFO("split at " << cut);
+            CHECK(parse_split(raw, {cut}, small).status == 400);
+        }
+    }
+    CHECK(parse_split("GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n", {}, small).status == 414);
+    CHECK(parse_split("GET /abcdefghi HTTP/1.1\r\nHost: h\r\n\r\n", {}, small).status == 0);
+}
+
 TEST_CASE("Request and Response are values that round-trip through bytes") {
     Request r;
     r.method = "POST";
