@@ -60,7 +60,11 @@ struct Options {
 
 // Every client's options: keep-alive off (one request each); with --tls, HTTPS
 // verified against the benchmark's own certificate.
-http::ClientOptions g_client_options{{}, false, {}};
+http::ClientOptions g_client_options = [] {
+    http::ClientOptions o;
+    o.keep_alive = false;
+    return o;
+}();
 
 using bench::Cpu;
 using bench::process_cpu;

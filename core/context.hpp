@@ -91,7 +91,10 @@ inline void* sanitizer_context_current() {
 // -DTENDRIL_PLAIN_JUMP for the plain call (to measure the difference);
 // other targets always use it.
 inline Transfer jump_context(ContextHandle to, void* data) {
-#if defined(__x86_64__) && defined(__ELF__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TENDRIL_PLAIN_JUMP)
+// Not with a CET shadow stack (the pushed address has no shadow entry) or
+// APX (its r16-r31 would need clobbering too).
+#if defined(__x86_64__) && defined(__ELF__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(TENDRIL_PLAIN_JUMP) && !(defined(__CET__) && (__CET__ & 2)) && !defined(__APX_F__)
     void* fctx;
     void* sent;
     asm volatile(
@@ -102,7 +105,7 @@ inline Transfer jump_context(ContextHandle to, void* data) {
         "1:\n\t"
         "lea 128(%%rsp), %%rsp\n\t"
         : "=a"(fctx), "=d"(sent), "+D"(to), "+S"(data)
-        :
+        : "X"(&boost::context::detail::jump_fcontext)  // named outside the string too, for the linker
         : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
           "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st",
           "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)"

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 
@@ -350,8 +351,11 @@ void RequestParser::capture_line(const char* data, std::size_t len) {
         }
         const char* nl = static_cast<const char*>(std::memchr(data, '\n', len));
         std::size_t n = nl ? static_cast<std::size_t>(nl - data) : len;
-        // The limit is on the target (414); method and version get room on top.
-        if (raw_line_.size() + n > limits_.max_request_line + 64) raw_line_too_long_ = true;
+        // The limit is on the target (414); method and version get room on
+        // top (saturating: a limit near SIZE_MAX means none).
+        std::size_t limit = limits_.max_request_line;
+        limit = limit > SIZE_MAX - 64 ? SIZE_MAX : limit + 64;
+        if (raw_line_.size() + n > limit) raw_line_too_long_ = true;
         else raw_line_.append(data, n);
         if (!nl) return;
         if (!raw_line_.empty() && raw_line_.back() == '\r') raw_line_.pop_back();

@@ -62,7 +62,8 @@ public:
     RequestParser& operator=(const RequestParser&) = delete;
 
     void set_limits(const ParserLimits& limits) { limits_ = limits; }
-    // Ready for the next message on the same connection.
+    // Ready for the next message on the same connection: required after
+    // Event::end before the next feed().
     void reset();
     // Parse from data; *consumed tells how much was used (resume from there).
     Event feed(const char* data, std::size_t len, std::size_t* consumed);

@@ -21,7 +21,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#if defined(__linux__) && !defined(TENDRIL_ASAN) && !defined(TENDRIL_TSAN)
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#define TENDRIL_MSAN 1
+#endif
+#endif
+
+#if defined(__linux__) && !defined(TENDRIL_ASAN) && !defined(TENDRIL_TSAN) && !defined(TENDRIL_MSAN)
 #include <sys/syscall.h>
 #define TENDRIL_RAW_SYSCALLS 1
 #endif

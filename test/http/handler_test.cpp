@@ -542,7 +542,9 @@ TEST_CASE("the client says why an exchange failed") {
             }
         });
         for (const auto& c : cases) {
-            Client client(at, ClientOptions{{}, false, {}});
+            ClientOptions closing;
+            closing.keep_alive = false;
+            Client client(at, closing);
             auto r = client.get("/", Deadline::after(5s));
             CHECK_FALSE(r.ok());
             CHECK_MESSAGE(client.last_error().find(c.second) == 0, client.last_error());
@@ -558,7 +560,9 @@ TEST_CASE("the client says why an exchange failed") {
         // The same client fails, then succeeds: the old reason is gone.
         auto ok_server = Listener::listen(*SocketAddress::ip("127.0.0.1", 0));
         REQUIRE(ok_server.ok());
-        Client again(ok_server->local_address(), ClientOptions{{}, false, {}});
+        ClientOptions closing;
+        closing.keep_alive = false;
+        Client again(ok_server->local_address(), closing);
         FiberHandle answer = go([&] {
             for (int i = 0; i < 2; ++i) {
                 auto s = ok_server->accept(Deadline::after(5s));
