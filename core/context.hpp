@@ -8,25 +8,11 @@
 // goes through switch_context() below.
 #pragma once
 
+#include "tendril/core/sanitizers.hpp"
+
 #include <boost/context/detail/fcontext.hpp>
 
 #include <cstddef>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define TENDRIL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TENDRIL_ASAN 1
-#endif
-#endif
-
-#if defined(__SANITIZE_THREAD__)
-#define TENDRIL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TENDRIL_TSAN 1
-#endif
-#endif
 
 #ifdef TENDRIL_ASAN
 #include <sanitizer/asan_interface.h>

@@ -328,8 +328,11 @@ int RequestParser::check_request_line() {
     std::string_view line = raw_line_;
     // Method and version are a few bytes, scanned by hand (memchr's set-up
     // costs more than they do and showed in profiles); the target may be long.
-    std::size_t sp1 = 0;
-    while (sp1 < line.size() && line[sp1] != ' ') ++sp1;
+    auto space_after = [line](std::size_t i) {
+        while (i < line.size() && line[i] != ' ') ++i;
+        return i;
+    };
+    std::size_t sp1 = space_after(0);
     if (sp1 == line.size() || !known_method(line.substr(0, sp1))) return 0;
     auto sp2 = line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos) {
@@ -337,9 +340,8 @@ int RequestParser::check_request_line() {
         return fail(400, "Bad request version (HTTP/0.9 is not served)");
     }
     if (sp2 - sp1 - 1 > limits_.max_request_line) return 0;
-    std::size_t sp3 = sp2 + 1;
-    while (sp3 < line.size() && line[sp3] != ' ') ++sp3;
-    if (sp2 == sp1 + 1 || sp2 + 1 == line.size() || sp3 != line.size()) return fail(400, "Bad request syntax");
+    if (sp2 == sp1 + 1 || sp2 + 1 == line.size() || space_after(sp2 + 1) != line.size())
+        return fail(400, "Bad request syntax");
     return 0;
 }
 

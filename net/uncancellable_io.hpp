@@ -14,18 +14,12 @@
 // threads on each descriptor), they are the libc calls.
 #pragma once
 
-#include "tendril/core/context.hpp"  // TENDRIL_ASAN, TENDRIL_TSAN
+#include "tendril/core/sanitizers.hpp"
 
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-#if defined(__has_feature)
-#if __has_feature(memory_sanitizer)
-#define TENDRIL_MSAN 1
-#endif
-#endif
 
 #if defined(__linux__) && !defined(TENDRIL_ASAN) && !defined(TENDRIL_TSAN) && !defined(TENDRIL_MSAN)
 #include <sys/syscall.h>

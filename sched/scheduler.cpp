@@ -42,6 +42,19 @@ struct EhGlobals {
 };
 EhGlobals* eh_globals() { return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals()); }
 
+// A context's saved copy of that state: two words (a fiber's eh_globals, the
+// loop's main_eh_).
+void save_eh(const void* g, void* slot[2]) {
+    auto* e = static_cast<const EhGlobals*>(g);
+    slot[0] = e->caught;
+    slot[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(e->uncaught));
+}
+void load_eh(void* g, void* const slot[2]) {
+    auto* e = static_cast<EhGlobals*>(g);
+    e->caught = slot[0];
+    e->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(slot[1]));
+}
+
 std::terminate_handler g_previous_terminate = nullptr;
 
 // An exception escaping a fiber reaches a noexcept frame, so std::terminate
@@ -244,15 +257,11 @@ TENDRIL_HOT_PATH void SchedulerCore::enter(Fiber* f) {
     running_ = f;
     t_fiber = f;
     f->set_state(FiberState::running);
-    auto* g = static_cast<EhGlobals*>(eh_);
-    g->caught = f->eh_globals[0];
-    g->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->eh_globals[1]));
+    load_eh(eh_, f->eh_globals);
 }
 
 TENDRIL_HOT_PATH void SchedulerCore::leave(Fiber* f) {
-    auto* g = static_cast<EhGlobals*>(eh_);
-    f->eh_globals[0] = g->caught;
-    f->eh_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(g->uncaught));
+    save_eh(eh_, f->eh_globals);
     ++counters_.switches;
     if (!f->pool->options().guard && std::memcmp(f->stack.lo, &kCanary, sizeof kCanary) != 0)
         fatal("fiber stack overflow in fiber '%s' (unguarded %zu KiB stack: its canary was "
@@ -265,9 +274,7 @@ TENDRIL_HOT_PATH void SchedulerCore::resumed(Transfer t) {
 }
 
 void SchedulerCore::switch_to(Fiber* f) {
-    auto* g = static_cast<EhGlobals*>(eh_);
-    main_eh_[0] = g->caught;
-    main_eh_[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(g->uncaught));
+    save_eh(eh_, main_eh_);
     enter(f);
 
     Transfer t = switch_context(f->ctx, nullptr, &main_fake_stack_, StackBounds{f->stack.lo, f->stack.size()},
@@ -276,8 +283,7 @@ void SchedulerCore::switch_to(Fiber* f) {
     // Back from the last fiber of the chain that f began.
     Fiber* last = static_cast<Fiber*>(t.data);
     last->ctx = t.fctx;
-    g->caught = main_eh_[0];
-    g->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(main_eh_[1]));
+    load_eh(eh_, main_eh_);
     running_ = nullptr;
     t_fiber = nullptr;
     if (last->get_state() == FiberState::done) finish(last);
