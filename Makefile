@@ -145,6 +145,12 @@ $(BUILD)/obj/%.o: %.cpp | $(INCLUDE_LINK) deps-build
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS_ALL) $(CXXFLAGS_ALL) -c $< -o $@
 
+# The scheduler switches fibers with a hand-pushed return address
+# (core/context.hpp, jump_context), which needs the red zone off there.
+ifeq ($(shell uname -m),x86_64)
+$(BUILD)/obj/sched/scheduler.o: CXXFLAGS_ALL += -mno-red-zone -DTENDRIL_NO_RED_ZONE
+endif
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^

@@ -73,23 +73,28 @@ inline void* sanitizer_context_current() {
 // keeps the predictor's stack as it was: a fiber that resumes where the
 // previous one parked returns through the very predictions that one left.
 // jump_fcontext restores the callee-saved registers of the context it
-// resumes; the rest of the caller-saved set is clobbered here. Build with
-// -DTENDRIL_PLAIN_JUMP for the plain call (to measure the difference);
-// other targets always use it.
+// resumes; the rest of the caller-saved set is clobbered here.
+//
+// The push writes below the stack pointer, where a leaf function may keep
+// data (the red zone). Stepping over it would leave 128 bytes more on every
+// parked fiber's stack (+170 B per parked comet connection, measured), so
+// the translation unit must be built with -mno-red-zone and say so with
+// TENDRIL_NO_RED_ZONE (the Makefile does both for sched/scheduler.cpp, the
+// one caller); anywhere else this is the plain call, as it is with
+// -DTENDRIL_PLAIN_JUMP (to measure the difference), under a CET shadow stack
+// (the pushed address has no shadow entry) and with APX (r16-r31 would need
+// clobbering too).
 inline Transfer jump_context(ContextHandle to, void* data) {
-// Not with a CET shadow stack (the pushed address has no shadow entry) or
-// APX (its r16-r31 would need clobbering too).
 #if defined(__x86_64__) && defined(__ELF__) && (defined(__GNUC__) || defined(__clang__)) && \
-    !defined(TENDRIL_PLAIN_JUMP) && !(defined(__CET__) && (__CET__ & 2)) && !defined(__APX_F__)
+    defined(TENDRIL_NO_RED_ZONE) && !defined(TENDRIL_PLAIN_JUMP) && !(defined(__CET__) && (__CET__ & 2)) && \
+    !defined(__APX_F__)
     void* fctx;
     void* sent;
     asm volatile(
-        "lea -128(%%rsp), %%rsp\n\t"  // step over the red zone
         "lea 1f(%%rip), %%rax\n\t"
         "push %%rax\n\t"
         "jmp jump_fcontext@PLT\n"
         "1:\n\t"
-        "lea 128(%%rsp), %%rsp\n\t"
         : "=a"(fctx), "=d"(sent), "+D"(to), "+S"(data)
         : "X"(&boost::context::detail::jump_fcontext)  // named outside the string too, for the linker
         : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
